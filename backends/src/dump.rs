@@ -1,0 +1,1 @@
+//! dump backend (to be implemented).

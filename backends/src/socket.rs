@@ -1,0 +1,1 @@
+//! socket backend (to be implemented).

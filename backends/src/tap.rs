@@ -1,0 +1,1 @@
+//! tap backend (to be implemented).

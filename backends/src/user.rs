@@ -1,0 +1,1 @@
+//! user backend (to be implemented).

@@ -1,0 +1,1 @@
+//! vde backend (to be implemented).

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vm-nic's tests use (run as root). Idempotent.
+set -euo pipefail
+pkgs=(qemu-system-x86 busybox-static cpio ethtool libmnl0 iproute2 ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
