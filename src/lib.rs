@@ -13,3 +13,8 @@
 
 pub use vm_nic_backends as backends;
 pub use vm_nic_devices as devices;
+
+pub mod network;
+pub mod options;
+pub mod remote;
+pub mod runner;
