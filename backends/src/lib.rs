@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod hub;
 pub mod mac;
+pub mod opts;
 pub mod memory;
 pub mod queue;
 pub mod vnet;
@@ -32,5 +33,6 @@ pub mod vde;
 pub use backend::{Counters, NetBackend, MAX_FRAME_LEN, MIN_FRAME_LEN};
 pub use hub::{Hub, HubPort};
 pub use mac::MacAddr;
+pub use opts::OptError;
 pub use queue::FrameQueue;
 pub use vnet::VirtioNetHdr;
