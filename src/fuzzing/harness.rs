@@ -317,9 +317,11 @@ impl Harness {
         };
         let len = len as usize;
         let mut data = Vec::with_capacity(len);
+        data.extend_from_slice(&pattern[..pattern.len().min(len)]);
         while data.len() < len {
-            let n = pattern.len().min(len - data.len());
-            data.extend_from_slice(&pattern[..n]);
+            // Doubling keeps a 64 KiB fill to a few large copies.
+            let n = data.len().min(len - data.len());
+            data.extend_from_within(..n);
         }
         self.ram.guest_write(addr as u64 % RAM_SIZE, &data);
     }
