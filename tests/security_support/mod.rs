@@ -4,7 +4,7 @@
 //! to it as a guest driver would.
 #![allow(dead_code)]
 
-use vm_nic::fuzzing::layout::{RAM_SIZE, RX_BUFFERS, RX_BUFFER_SIZE, RING_ENTRIES};
+use vm_nic::fuzzing::layout::{RAM_SIZE, RING_ENTRIES, RX_BUFFERS, RX_BUFFER_SIZE};
 use vm_nic::fuzzing::{DeviceKind, DmaWrite, Harness, Op, Setup, Width};
 use vm_nic_devices::models::ModelError;
 
@@ -20,7 +20,8 @@ pub fn driver_ready(kind: DeviceKind) -> Option<Harness> {
         Err(e) => panic!("{kind}: {e}"),
     };
     let prologue = h.setup_ops(Setup::Driver);
-    h.run(&prologue).unwrap_or_else(|v| panic!("{kind}: prologue: {v}"));
+    h.run(&prologue)
+        .unwrap_or_else(|v| panic!("{kind}: prologue: {v}"));
     Some(h)
 }
 
@@ -92,9 +93,7 @@ pub fn assert_dma_within(h: &Harness, from: usize, allowed: &[(u64, u64)]) {
     for wr in dma_since(h, from) {
         let end = wr.addr + wr.data.len() as u64;
         assert!(
-            allowed
-                .iter()
-                .any(|&(a, n)| wr.addr >= a && end <= a + n),
+            allowed.iter().any(|&(a, n)| wr.addr >= a && end <= a + n),
             "{}: DMA write {:#x}..{end:#x} outside what the guest posted {allowed:x?}",
             h.kind(),
             wr.addr
@@ -105,7 +104,10 @@ pub fn assert_dma_within(h: &Harness, from: usize, allowed: &[(u64, u64)]) {
 /// The receive buffers and ring the prologue posts.
 pub fn posted_rx(ring: u64, desc_size: u64) -> Vec<(u64, u64)> {
     let mut v = vec![(ring, RING_ENTRIES * desc_size)];
-    v.push((RX_BUFFERS, (RAM_SIZE - RX_BUFFERS).min(RING_ENTRIES * RX_BUFFER_SIZE)));
+    v.push((
+        RX_BUFFERS,
+        (RAM_SIZE - RX_BUFFERS).min(RING_ENTRIES * RX_BUFFER_SIZE),
+    ));
     v
 }
 
