@@ -161,21 +161,18 @@ impl<M: GuestMemory> Runner<M> {
 
     fn backends_to_hubs(&mut self, ready: &[u32]) -> usize {
         let mut moved = 0;
-        let links = &mut self.net.links;
-        for i in 0..links.len() {
-            let Some(hub) = links[i].hub else { continue };
-            let other_backend = links
-                .iter()
-                .enumerate()
-                .any(|(k, l)| k != i && l.hub == Some(hub) && l.backend.is_some());
-            if !ready.contains(&hub) && !other_backend {
+        for i in 0..self.net.links.len() {
+            let Some(hub) = self.net.links[i].hub else {
+                continue;
+            };
+            if !ready.contains(&hub) && !self.other_backend_on_hub(i, hub) {
                 continue;
             }
             let Link {
                 backend: Some(backend),
                 port: Some(port),
                 ..
-            } = &mut links[i]
+            } = &mut self.net.links[i]
             else {
                 continue;
             };
@@ -279,12 +276,37 @@ impl<M: GuestMemory> Runner<M> {
         nics.chain(links)
     }
 
-    /// The descriptors to watch for readability (one per host backend).
+    /// The descriptors to watch for readability: those of host backends whose frames
+    /// have somewhere to go now. As in QEMU, a backend feeding a NIC that cannot receive
+    /// is not watched (its frames wait in the kernel), so a full guest ring does not make
+    /// the loop spin.
     pub fn poll_fds(&self) -> Vec<RawFd> {
-        let mut fds: Vec<RawFd> = self.backends().filter_map(|b| b.poll_fd()).collect();
+        let ready = self.hubs_with_ready_nic();
+        let nics = self.net.nics.iter().enumerate().filter_map(|(i, n)| {
+            let open = self.held[i].is_none() && n.device.can_receive();
+            open.then(|| n.device.backend().poll_fd()).flatten()
+        });
+        let links = self.net.links.iter().enumerate().filter_map(|(i, l)| {
+            let b = l.backend.as_deref()?;
+            let open = match l.hub {
+                Some(hub) => ready.contains(&hub) || self.other_backend_on_hub(i, hub),
+                None => true,
+            };
+            open.then(|| b.poll_fd()).flatten()
+        });
+        let mut fds: Vec<RawFd> = nics.chain(links).collect();
         fds.sort_unstable();
         fds.dedup();
         fds
+    }
+
+    /// True when a link other than `i` carries a backend on hub `hub`.
+    fn other_backend_on_hub(&self, i: usize, hub: u32) -> bool {
+        self.net
+            .links
+            .iter()
+            .enumerate()
+            .any(|(k, l)| k != i && l.hub == Some(hub) && l.backend.is_some())
     }
 
     /// How long the caller may sleep before the runner has timed work: zero when frames

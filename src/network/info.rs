@@ -64,9 +64,7 @@ impl<M: GuestMemory> Network<M> {
         let _ = writeln!(
             s,
             "{}: index=0,type=nic,model={},macaddr={}",
-            n.spec.name,
-            n.device.model(),
-            n.spec.mac
+            n.spec.name, n.spec.model, n.spec.mac
         );
     }
 
