@@ -7,8 +7,8 @@ use vm_nic_backends::MacAddr;
 
 use super::grammar::{Ctx, NetEntry, Parsed, RawAttach, RawFilter, RawNetdev, RawNic};
 use super::{
-    FilterSpec, HubPlan, NetConfig, NetdevSpec, NicPeer, OptionKind, OptionsError, PortPeer,
-    PortPlan, Warning,
+    FilterSpec, HubPlan, NetConfig, NetdevSpec, NicPeer, NicSpec, OptionKind, OptionsError,
+    PortPeer, PortPlan, Warning,
 };
 
 /// Netdev types QEMU counts as a host connection when checking a hub
@@ -85,30 +85,22 @@ pub(crate) fn resolve(p: Parsed, line: String) -> Result<NetConfig, OptionsError
     )?;
 
     // Client names: the id/name given, or QEMU's TYPE.N / MODEL.N.
-    let mut netdevs = Vec::with_capacity(raw_netdevs.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for nd in &raw_netdevs {
-        let mut spec = nd.spec.clone();
-        let n = seen.entry(spec.kind.clone()).or_default();
-        spec.name = match &nd.id {
-            Some((id, _)) => id.clone(),
-            None => format!("{}.{}", spec.kind, n),
-        };
-        *n += 1;
-        netdevs.push(spec);
-    }
-    let mut nics = Vec::with_capacity(raw_nics.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for nic in &raw_nics {
-        let mut spec = nic.spec.clone();
-        let n = seen.entry(spec.model.clone()).or_default();
-        spec.name = match &nic.id {
-            Some((id, _)) => id.clone(),
-            None => format!("{}.{}", spec.model, n),
-        };
-        *n += 1;
-        nics.push(spec);
-    }
+    let mut netdevs: Vec<NetdevSpec> = raw_netdevs
+        .iter()
+        .map(|nd| NetdevSpec {
+            name: client_name(&mut seen, &nd.spec.kind, nd.id.as_ref()),
+            ..nd.spec.clone()
+        })
+        .collect();
+    seen.clear();
+    let mut nics: Vec<NicSpec> = raw_nics
+        .iter()
+        .map(|nic| NicSpec {
+            name: client_name(&mut seen, &nic.spec.model, nic.id.as_ref()),
+            ..nic.spec.clone()
+        })
+        .collect();
     assign_default_macs(&mut nics);
 
     // References: each netdev has at most one user (a NIC or a hubport).
@@ -246,7 +238,7 @@ fn check_duplicates<'a>(
 
 /// QEMU's `qemu_macaddr_default_if_unset`: a NIC without a MAC gets 52:54:00:12:34:XX
 /// with the lowest XX from 0x56 not yet taken by an earlier NIC, given or defaulted.
-fn assign_default_macs(nics: &mut [super::NicSpec]) {
+fn assign_default_macs(nics: &mut [NicSpec]) {
     let base = MacAddr::QEMU_DEFAULT.0;
     let mut used = [false; 256];
     for nic in nics.iter_mut() {
@@ -403,4 +395,20 @@ fn take(
     }
     used_by[j] = Some(user);
     Ok(())
+}
+
+/// QEMU's `assign_name`: the id given, else `MODEL.N` with N counting earlier clients of
+/// the same model (named ones included).
+fn client_name(
+    seen: &mut HashMap<String, usize>,
+    model: &str,
+    id: Option<&(String, usize)>,
+) -> String {
+    let n = seen.entry(model.to_string()).or_default();
+    let name = match id {
+        Some((id, _)) => id.clone(),
+        None => format!("{model}.{n}"),
+    };
+    *n += 1;
+    name
 }
