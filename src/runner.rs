@@ -3,8 +3,8 @@
 //!
 //! Per iteration the [`Runner`]:
 //! 1. pulls frames from each backend on a hub into its hub port — only while some other
-//!    port's peer can take a frame (QEMU's hub `can_receive`: a NIC that can receive, or
-//!    another backend);
+//!    port's peer can take a frame (QEMU's hub `can_receive`: a NIC that can receive,
+//!    another backend, or a port with no peer);
 //! 2. offers frames to each NIC while [`NicDevice::can_receive`] holds: first a frame the
 //!    NIC refused with [`RxOutcome::NoBuffer`] (kept, never lost), then new ones from its
 //!    backend — so frames wait in the backend (kernel or bounded queue) until the guest
@@ -165,7 +165,7 @@ impl<M: GuestMemory> Runner<M> {
             let Some(hub) = self.net.links[i].hub else {
                 continue;
             };
-            if !ready.contains(&hub) && !self.other_backend_on_hub(i, hub) {
+            if !ready.contains(&hub) && !self.other_link_on_hub(i, hub) {
                 continue;
             }
             let Link {
@@ -289,7 +289,7 @@ impl<M: GuestMemory> Runner<M> {
         let links = self.net.links.iter().enumerate().filter_map(|(i, l)| {
             let b = l.backend.as_deref()?;
             let open = match l.hub {
-                Some(hub) => ready.contains(&hub) || self.other_backend_on_hub(i, hub),
+                Some(hub) => ready.contains(&hub) || self.other_link_on_hub(i, hub),
                 None => true,
             };
             open.then(|| b.poll_fd()).flatten()
@@ -300,13 +300,15 @@ impl<M: GuestMemory> Runner<M> {
         fds
     }
 
-    /// True when a link other than `i` carries a backend on hub `hub`.
-    fn other_backend_on_hub(&self, i: usize, hub: u32) -> bool {
+    /// True when hub `hub` has a port other than link `i`'s that is not a NIC's: a
+    /// backend, which always takes frames, or a port with no peer, which QEMU counts as
+    /// able to receive (and drops what it gets).
+    fn other_link_on_hub(&self, i: usize, hub: u32) -> bool {
         self.net
             .links
             .iter()
             .enumerate()
-            .any(|(k, l)| k != i && l.hub == Some(hub) && l.backend.is_some())
+            .any(|(k, l)| k != i && l.hub == Some(hub))
     }
 
     /// How long the caller may sleep before the runner has timed work: zero when frames

@@ -316,3 +316,22 @@ fn comma_escapes_and_flags() {
         ]
     );
 }
+
+#[test]
+fn device_properties_go_to_the_model() {
+    let cfg = NetConfig::parse_line(
+        "-device rtl8139,id=r,revision=0x10,vectors=2,bootindex=1,mac=52:54:00:00:00:01",
+    )
+    .unwrap();
+    let props: Vec<_> = cfg.nics[0]
+        .props
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    // vectors is no generic -device property: the model decides (and rtl8139 has none).
+    assert_eq!(props, [("revision", "0x10"), ("vectors", "2")]);
+    assert_eq!(cfg.nics[0].vectors, None);
+    assert_eq!(cfg.nics[0].name, "r");
+    let cfg = NetConfig::parse_line("-net nic,vectors=4").unwrap();
+    assert_eq!(cfg.nics[0].vectors.as_deref(), Some("4"));
+}

@@ -127,6 +127,24 @@ fn peerless_clients_drop_what_reaches_them() {
 }
 
 #[test]
+fn a_peerless_hub_port_lets_the_hub_take_frames() {
+    // QEMU counts a port with no peer as able to receive: the backend is read and the
+    // frame is dropped at that port.
+    let (mut r, _nic, be) = build(
+        "-netdev hubport,id=h,hubid=0 -net socket",
+        Arc::new(ManualClock::new()),
+    );
+    be[0].inject(&tagged(1));
+    assert_eq!(
+        r.pump(),
+        2,
+        "pulled into the hub, then dropped at the peerless port"
+    );
+    assert_eq!(be[0].pending(), 0);
+    assert_eq!(r.network().hub(0).unwrap().port_names(), ["h", "hub0port1"]);
+}
+
+#[test]
 fn device_timers_fire_on_the_injected_clock() {
     let clock = Arc::new(ManualClock::new());
     let (mut r, nic, _be) = build("-device e1000", clock.clone());

@@ -42,7 +42,6 @@ const DEVICE_GENERIC: &[&str] = &[
     "rombar",
     "bootindex",
     "multifunction",
-    "vectors",
 ];
 
 /// Who a NIC is attached to, before ids are resolved.
@@ -480,7 +479,6 @@ fn parse_device(ctx: &Ctx, column: usize, params: Vec<Param>) -> Result<RawNic, 
             "id" => id = Some((p.value.clone(), p.value_col)),
             "addr" => nic.addr = Some(p.value.clone()),
             "bus" => nic.bus = Some(p.value.clone()),
-            "vectors" => nic.vectors = Some(p.value.clone()),
             k if DEVICE_GENERIC.contains(&k) => {}
             _ => nic.props.push(p.clone()),
         }

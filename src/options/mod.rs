@@ -127,7 +127,8 @@ pub struct NicSpec {
     pub addr: Option<String>,
     /// `bus=` as given.
     pub bus: Option<String>,
-    /// `vectors=` as given (MSI-X vectors; only virtio models use it).
+    /// `-net nic`'s `vectors=` as given (MSI-X vectors; only virtio models use it). On
+    /// `-device` it is a model property like any other.
     pub vectors: Option<String>,
     /// Model properties (`revision=`, `iobase=`, `irq=` ...) for
     /// `vm_nic_devices::models::create`, in command-line order.
