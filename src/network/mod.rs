@@ -171,47 +171,9 @@ impl<'a, M: GuestMemory + Clone + Send + 'static> NetworkBuilder<'a, M> {
     /// failure is returned, located at the column of the option (or key) at fault.
     pub fn build(mut self) -> Result<Network<M>, OptionsError> {
         let cfg = self.cfg;
-        if let (Some(nic), None) = (cfg.nics.first(), &self.guest) {
-            return Err(cfg.error_at(
-                nic.option.as_str(),
-                nic.column,
-                format!(
-                    "NIC '{}' needs a guest: this configuration serves backends and hubs only \
-                     (embed vm-nic in a VMM to run NICs)",
-                    nic.name
-                ),
-            ));
-        }
-        if self.registry_models {
-            // Fail on a model vm-nic lacks before any backend (a TAP, a socket) is opened.
-            if let Some(nic) = cfg.nics.iter().find(|n| !models::is_supported(&n.model)) {
-                return Err(cfg.error_at(
-                    nic.option.as_str(),
-                    nic.model_column,
-                    models::unsupported(&nic.model).to_string(),
-                ));
-            }
-        }
+        self.check_nics()?;
         let mut backends = self.open_backends()?;
-        // Hubs and ports in the planned order, so port names match the plan.
-        let mut hubs = Vec::new();
-        let mut ports: Vec<Vec<Option<HubPort>>> = Vec::new();
-        for plan in &cfg.hubs {
-            let hub = Hub::new(plan.id);
-            ports.push(
-                plan.ports
-                    .iter()
-                    .map(|p| {
-                        Some(if p.named {
-                            hub.add_named_port(&p.name)
-                        } else {
-                            hub.add_port()
-                        })
-                    })
-                    .collect(),
-            );
-            hubs.push(hub);
-        }
+        let (hubs, mut ports) = create_hubs(cfg);
         let mut nics = Vec::with_capacity(cfg.nics.len());
         for (i, spec) in cfg.nics.iter().enumerate() {
             let backend: Box<dyn NetBackend> = match spec.peer {
@@ -232,40 +194,40 @@ impl<'a, M: GuestMemory + Clone + Send + 'static> NetworkBuilder<'a, M> {
                 device,
             });
         }
-        let mut links = Vec::new();
-        for (h, plan) in cfg.hubs.iter().enumerate() {
-            for (p, port) in plan.ports.iter().enumerate() {
-                let Some(hp) = ports[h][p].take() else {
-                    continue;
-                };
-                let netdev = match port.peer {
-                    PortPeer::Netdev(j) => Some(j),
-                    _ => None,
-                };
-                links.push(Link {
-                    netdev,
-                    backend: netdev.and_then(|j| backends[j].take()),
-                    port: Some(hp),
-                    hub: Some(plan.id),
-                });
-            }
-        }
-        for (j, b) in backends.iter_mut().enumerate() {
-            if let Some(b) = b.take() {
-                links.push(Link {
-                    netdev: Some(j),
-                    backend: Some(b),
-                    port: None,
-                    hub: None,
-                });
-            }
-        }
+        let links = collect_links(cfg, ports, backends);
         Ok(Network {
             cfg: cfg.clone(),
             hubs,
             nics,
             links,
         })
+    }
+
+    /// NICs need a guest, and (with the registry's factory) a model vm-nic has: checked
+    /// before any backend (a TAP, a socket) is opened.
+    fn check_nics(&self) -> Result<(), OptionsError> {
+        let cfg = self.cfg;
+        if let (Some(nic), None) = (cfg.nics.first(), &self.guest) {
+            return Err(cfg.error_at(
+                nic.option.as_str(),
+                nic.column,
+                format!(
+                    "NIC '{}' needs a guest: this configuration serves backends and hubs only \
+                     (embed vm-nic in a VMM to run NICs)",
+                    nic.name
+                ),
+            ));
+        }
+        if self.registry_models {
+            if let Some(nic) = cfg.nics.iter().find(|n| !models::is_supported(&n.model)) {
+                return Err(cfg.error_at(
+                    nic.option.as_str(),
+                    nic.model_column,
+                    models::unsupported(&nic.model).to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Opens every non-hubport netdev and applies the filters to it.
@@ -343,6 +305,62 @@ impl<'a, M: GuestMemory + Clone + Send + 'static> NetworkBuilder<'a, M> {
             )
         })
     }
+}
+
+/// Hubs and their ports in the planned order, so port names match the plan.
+fn create_hubs(cfg: &NetConfig) -> (Vec<Hub>, Vec<Vec<Option<HubPort>>>) {
+    let mut hubs = Vec::new();
+    let mut ports = Vec::new();
+    for plan in &cfg.hubs {
+        let hub = Hub::new(plan.id);
+        let add = |p: &crate::options::PortPlan| {
+            Some(if p.named {
+                hub.add_named_port(&p.name)
+            } else {
+                hub.add_port()
+            })
+        };
+        ports.push(plan.ports.iter().map(add).collect());
+        hubs.push(hub);
+    }
+    (hubs, ports)
+}
+
+/// What no NIC took: hub ports with their backend (or none), and peerless backends.
+fn collect_links(
+    cfg: &NetConfig,
+    mut ports: Vec<Vec<Option<HubPort>>>,
+    mut backends: Vec<Option<Box<dyn NetBackend>>>,
+) -> Vec<Link> {
+    let mut links = Vec::new();
+    for (h, plan) in cfg.hubs.iter().enumerate() {
+        for (p, port) in plan.ports.iter().enumerate() {
+            let Some(hp) = ports[h][p].take() else {
+                continue;
+            };
+            let netdev = match port.peer {
+                PortPeer::Netdev(j) => Some(j),
+                _ => None,
+            };
+            links.push(Link {
+                netdev,
+                backend: netdev.and_then(|j| backends[j].take()),
+                port: Some(hp),
+                hub: Some(plan.id),
+            });
+        }
+    }
+    for (j, b) in backends.iter_mut().enumerate() {
+        if let Some(b) = b.take() {
+            links.push(Link {
+                netdev: Some(j),
+                backend: Some(b),
+                port: None,
+                hub: None,
+            });
+        }
+    }
+    links
 }
 
 /// Column of the last occurrence of `key` (the one that counts).

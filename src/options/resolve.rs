@@ -24,192 +24,40 @@ const HOST_KINDS: &[&str] = &[
     "vhost-user",
 ];
 
-pub(crate) fn resolve(p: Parsed, line: String) -> Result<NetConfig, OptionsError> {
-    let ctx = |kind: OptionKind| Ctx {
-        line: &line,
-        option: kind.as_str().to_string(),
-    };
-    // QEMU's creation order: -netdev, then -nic, then -net; NICs: -nic, -net nic, -device.
-    let mut raw_netdevs: Vec<RawNetdev> = p.netdevs;
-    let mut raw_nics: Vec<RawNic> = Vec::new();
-    for (nd, nic) in p.nic_opts {
-        raw_netdevs.push(nd);
-        raw_nics.push(nic);
-    }
-    // Hub ports in creation order: -netdev hubport, then every -net entry.
-    enum PortSrc {
-        Hubport(usize),
-        Nic(usize),
-        Netdev(usize),
-    }
-    let mut port_srcs: Vec<PortSrc> = (0..raw_netdevs.len())
-        .filter(|&i| raw_netdevs[i].spec.kind == "hubport")
-        .map(PortSrc::Hubport)
-        .collect();
-    for e in p.net {
-        match e {
-            NetEntry::Backend(nd) => {
-                port_srcs.push(PortSrc::Netdev(raw_netdevs.len()));
-                raw_netdevs.push(nd);
-            }
-            NetEntry::Nic(nic) => {
-                if matches!(nic.attach, RawAttach::Hub(_)) {
-                    port_srcs.push(PortSrc::Nic(raw_nics.len()));
-                }
-                raw_nics.push(nic);
-            }
-        }
-    }
-    raw_nics.extend(p.devices);
+/// Where each hub port comes from, in creation order.
+enum PortSrc {
+    /// `-netdev hubport` number `j` of the netdevs.
+    Hubport(usize),
+    /// A `-net nic` (NIC `i`).
+    Nic(usize),
+    /// A `-net` host client (netdev `j`).
+    Netdev(usize),
+}
 
-    check_duplicates(
-        &ctx(OptionKind::Netdev),
-        "netdev",
-        raw_netdevs
-            .iter()
-            .filter(|n| n.spec.option != OptionKind::Net)
-            .filter_map(|n| n.id.as_ref()),
-    )?;
-    check_duplicates(
-        &ctx(OptionKind::Device),
-        "device",
-        raw_nics
-            .iter()
-            .filter(|n| n.spec.option == OptionKind::Device)
-            .filter_map(|n| n.id.as_ref()),
-    )?;
-    check_duplicates(
-        &ctx(OptionKind::Object),
-        "object",
-        p.filters.iter().map(|f| &f.id),
-    )?;
+/// The options in QEMU's creation order, being resolved.
+struct Resolver<'a> {
+    line: &'a str,
+    raw_netdevs: Vec<RawNetdev>,
+    raw_nics: Vec<RawNic>,
+    port_srcs: Vec<PortSrc>,
+    netdevs: Vec<NetdevSpec>,
+    nics: Vec<NicSpec>,
+    /// Per NIC: the netdev its `netdev=` names.
+    nic_netdev: Vec<Option<usize>>,
+}
 
-    // Client names: the id/name given, or QEMU's TYPE.N / MODEL.N.
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut netdevs: Vec<NetdevSpec> = raw_netdevs
-        .iter()
-        .map(|nd| NetdevSpec {
-            name: client_name(&mut seen, &nd.spec.kind, nd.id.as_ref()),
-            ..nd.spec.clone()
-        })
-        .collect();
-    seen.clear();
-    let mut nics: Vec<NicSpec> = raw_nics
-        .iter()
-        .map(|nic| NicSpec {
-            name: client_name(&mut seen, &nic.spec.model, nic.id.as_ref()),
-            ..nic.spec.clone()
-        })
-        .collect();
-    assign_default_macs(&mut nics);
-
-    // References: each netdev has at most one user (a NIC or a hubport).
-    let mut used_by: Vec<Option<String>> = raw_netdevs
-        .iter()
-        .map(|n| (n.spec.option == OptionKind::Net).then(|| "its hub port".to_string()))
-        .collect();
-    for (i, nd) in raw_netdevs.iter().enumerate() {
-        if let Some((name, col)) = &nd.peer_ref {
-            let c = ctx(OptionKind::Netdev);
-            let j = find(&c, &netdevs, name, *col)?;
-            if netdevs[j].kind == "hubport" {
-                return Err(c.err(
-                    *col,
-                    format!("hubport '{name}' cannot be the netdev of a hubport"),
-                ));
-            }
-            take(
-                &c,
-                &netdevs,
-                &mut used_by,
-                j,
-                format!("hubport '{}'", netdevs[i].name),
-                *col,
-            )?;
-            used_by[i] = Some(format!("netdev '{name}'"));
-            netdevs[i].hubport_peer = Some(j);
-        }
-    }
-    let mut nic_netdev: Vec<Option<usize>> = vec![None; raw_nics.len()];
-    for (i, nic) in raw_nics.iter().enumerate() {
-        if let RawAttach::Netdev(name, col) = &nic.attach {
-            let c = ctx(nic.spec.option);
-            let j = find(&c, &netdevs, name, *col)?;
-            take(
-                &c,
-                &netdevs,
-                &mut used_by,
-                j,
-                format!("nic '{}'", nics[i].name),
-                *col,
-            )?;
-            nic_netdev[i] = Some(j);
-        }
-    }
-
-    // Hubs and ports, in creation order.
-    let mut hubs: Vec<HubPlan> = Vec::new();
-    let mut port_of_hubport: HashMap<usize, (u32, usize)> = HashMap::new();
-    for src in port_srcs {
-        let (hub_id, name, peer, hubport) = match src {
-            PortSrc::Hubport(j) => {
-                let hub = netdevs[j].hub.unwrap_or(0);
-                let peer = match netdevs[j].hubport_peer {
-                    Some(k) => PortPeer::Netdev(k),
-                    None => nic_netdev
-                        .iter()
-                        .position(|&x| x == Some(j))
-                        .map_or(PortPeer::None, PortPeer::Nic),
-                };
-                (hub, Some(netdevs[j].name.clone()), peer, Some(j))
-            }
-            PortSrc::Nic(i) => match raw_nics[i].attach {
-                RawAttach::Hub(v) => (v, None, PortPeer::Nic(i), None),
-                _ => unreachable!("only hub-attached NICs get a port"),
-            },
-            PortSrc::Netdev(j) => (netdevs[j].hub.unwrap_or(0), None, PortPeer::Netdev(j), None),
-        };
-        let h = match hubs.iter().position(|h| h.id == hub_id) {
-            Some(h) => h,
-            None => {
-                hubs.push(HubPlan {
-                    id: hub_id,
-                    ports: Vec::new(),
-                });
-                hubs.len() - 1
-            }
-        };
-        let m = hubs[h].ports.len();
-        if let Some(j) = hubport {
-            port_of_hubport.insert(j, (hub_id, m));
-        }
-        hubs[h].ports.push(PortPlan {
-            name: name.unwrap_or_else(|| format!("hub{hub_id}port{m}")),
-            named: hubport.is_some(),
-            peer,
-        });
-        if let PortPeer::Nic(i) = peer {
-            nics[i].peer = NicPeer::HubPort {
-                hub: hub_id,
-                port: m,
-            };
-        }
-    }
-    for (i, j) in nic_netdev.iter().enumerate() {
-        if let Some(j) = *j {
-            nics[i].peer = match port_of_hubport.get(&j) {
-                Some(&(hub, port)) => NicPeer::HubPort { hub, port },
-                None => NicPeer::Netdev(j),
-            };
-        }
-    }
-
-    let filters = resolve_filters(&ctx(OptionKind::Object), p.filters, &netdevs)?;
+pub(crate) fn resolve(mut p: Parsed, line: String) -> Result<NetConfig, OptionsError> {
+    let mut r = Resolver::order(&mut p, &line);
+    r.check_ids(&p.filters)?;
+    r.name_clients();
+    r.link_references()?;
+    let hubs = r.plan_hubs();
+    let filters = resolve_filters(&r.ctx(OptionKind::Object), p.filters, &r.netdevs)?;
     let mut cfg = NetConfig {
         line: line.clone(),
         defaulted: false,
-        netdevs,
-        nics,
+        netdevs: r.netdevs,
+        nics: r.nics,
         filters,
         hubs,
         warnings: Vec::new(),
@@ -217,6 +65,214 @@ pub(crate) fn resolve(p: Parsed, line: String) -> Result<NetConfig, OptionsError
     };
     cfg.warnings = warnings(&cfg);
     Ok(cfg)
+}
+
+impl<'a> Resolver<'a> {
+    /// QEMU's creation order: -netdev, then -nic, then -net; NICs: -nic, -net nic,
+    /// -device. Hub ports: -netdev hubport, then every -net entry.
+    fn order(p: &mut Parsed, line: &'a str) -> Self {
+        let mut raw_netdevs: Vec<RawNetdev> = std::mem::take(&mut p.netdevs);
+        let mut raw_nics: Vec<RawNic> = Vec::new();
+        for (nd, nic) in std::mem::take(&mut p.nic_opts) {
+            raw_netdevs.push(nd);
+            raw_nics.push(nic);
+        }
+        let mut port_srcs: Vec<PortSrc> = (0..raw_netdevs.len())
+            .filter(|&i| raw_netdevs[i].spec.kind == "hubport")
+            .map(PortSrc::Hubport)
+            .collect();
+        for e in std::mem::take(&mut p.net) {
+            match e {
+                NetEntry::Backend(nd) => {
+                    port_srcs.push(PortSrc::Netdev(raw_netdevs.len()));
+                    raw_netdevs.push(nd);
+                }
+                NetEntry::Nic(nic) => {
+                    if matches!(nic.attach, RawAttach::Hub(_)) {
+                        port_srcs.push(PortSrc::Nic(raw_nics.len()));
+                    }
+                    raw_nics.push(nic);
+                }
+            }
+        }
+        raw_nics.append(&mut p.devices);
+        Resolver {
+            line,
+            nic_netdev: vec![None; raw_nics.len()],
+            raw_netdevs,
+            raw_nics,
+            port_srcs,
+            netdevs: Vec::new(),
+            nics: Vec::new(),
+        }
+    }
+
+    fn ctx(&self, kind: OptionKind) -> Ctx<'a> {
+        Ctx {
+            line: self.line,
+            option: kind.as_str().to_string(),
+        }
+    }
+
+    /// Ids are unique per QEMU namespace: netdevs (with `-nic`), devices, objects.
+    fn check_ids(&self, filters: &[RawFilter]) -> Result<(), OptionsError> {
+        let netdev_ids = self
+            .raw_netdevs
+            .iter()
+            .filter(|n| n.spec.option != OptionKind::Net);
+        check_duplicates(
+            &self.ctx(OptionKind::Netdev),
+            "netdev",
+            netdev_ids.filter_map(|n| n.id.as_ref()),
+        )?;
+        let device_ids = self
+            .raw_nics
+            .iter()
+            .filter(|n| n.spec.option == OptionKind::Device);
+        check_duplicates(
+            &self.ctx(OptionKind::Device),
+            "device",
+            device_ids.filter_map(|n| n.id.as_ref()),
+        )?;
+        check_duplicates(
+            &self.ctx(OptionKind::Object),
+            "object",
+            filters.iter().map(|f| &f.id),
+        )
+    }
+
+    /// Client names (the id/name given, or QEMU's TYPE.N / MODEL.N) and default MACs.
+    fn name_clients(&mut self) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        self.netdevs = self
+            .raw_netdevs
+            .iter()
+            .map(|nd| NetdevSpec {
+                name: client_name(&mut seen, &nd.spec.kind, nd.id.as_ref()),
+                ..nd.spec.clone()
+            })
+            .collect();
+        seen.clear();
+        self.nics = self
+            .raw_nics
+            .iter()
+            .map(|nic| NicSpec {
+                name: client_name(&mut seen, &nic.spec.model, nic.id.as_ref()),
+                ..nic.spec.clone()
+            })
+            .collect();
+        assign_default_macs(&mut self.nics);
+    }
+
+    /// Resolves `netdev=` references; each netdev has at most one user (a NIC or a
+    /// hubport), and a `-net` client already has its hub port.
+    fn link_references(&mut self) -> Result<(), OptionsError> {
+        let mut used_by: Vec<Option<String>> = self
+            .raw_netdevs
+            .iter()
+            .map(|n| (n.spec.option == OptionKind::Net).then(|| "its hub port".to_string()))
+            .collect();
+        for i in 0..self.raw_netdevs.len() {
+            let Some((name, col)) = self.raw_netdevs[i].peer_ref.clone() else {
+                continue;
+            };
+            let c = self.ctx(OptionKind::Netdev);
+            let j = find(&c, &self.netdevs, &name, col)?;
+            if self.netdevs[j].kind == "hubport" {
+                let msg = format!("hubport '{name}' cannot be the netdev of a hubport");
+                return Err(c.err(col, msg));
+            }
+            let user = format!("hubport '{}'", self.netdevs[i].name);
+            take(&c, &self.netdevs, &mut used_by, j, user, col)?;
+            used_by[i] = Some(format!("netdev '{name}'"));
+            self.netdevs[i].hubport_peer = Some(j);
+        }
+        for i in 0..self.raw_nics.len() {
+            let RawAttach::Netdev(name, col) = &self.raw_nics[i].attach else {
+                continue;
+            };
+            let c = self.ctx(self.raw_nics[i].spec.option);
+            let j = find(&c, &self.netdevs, name, *col)?;
+            let user = format!("nic '{}'", self.nics[i].name);
+            take(&c, &self.netdevs, &mut used_by, j, user, *col)?;
+            self.nic_netdev[i] = Some(j);
+        }
+        Ok(())
+    }
+
+    /// Hubs and their ports in creation order; sets each NIC's peer.
+    fn plan_hubs(&mut self) -> Vec<HubPlan> {
+        let mut hubs: Vec<HubPlan> = Vec::new();
+        let mut port_of_hubport: HashMap<usize, (u32, usize)> = HashMap::new();
+        for src in &self.port_srcs {
+            let (hub_id, name, peer, hubport) = self.port_source(src);
+            let h = match hubs.iter().position(|h| h.id == hub_id) {
+                Some(h) => h,
+                None => {
+                    hubs.push(HubPlan {
+                        id: hub_id,
+                        ports: Vec::new(),
+                    });
+                    hubs.len() - 1
+                }
+            };
+            let m = hubs[h].ports.len();
+            if let Some(j) = hubport {
+                port_of_hubport.insert(j, (hub_id, m));
+            }
+            hubs[h].ports.push(PortPlan {
+                name: name.unwrap_or_else(|| format!("hub{hub_id}port{m}")),
+                named: hubport.is_some(),
+                peer,
+            });
+            if let PortPeer::Nic(i) = peer {
+                self.nics[i].peer = NicPeer::HubPort {
+                    hub: hub_id,
+                    port: m,
+                };
+            }
+        }
+        for (i, j) in self.nic_netdev.iter().enumerate() {
+            if let Some(j) = *j {
+                self.nics[i].peer = match port_of_hubport.get(&j) {
+                    Some(&(hub, port)) => NicPeer::HubPort { hub, port },
+                    None => NicPeer::Netdev(j),
+                };
+            }
+        }
+        hubs
+    }
+
+    /// A port's hub id, explicit name, peer and (for a hubport) netdev index.
+    fn port_source(&self, src: &PortSrc) -> (u32, Option<String>, PortPeer, Option<usize>) {
+        match *src {
+            PortSrc::Hubport(j) => {
+                let nd = &self.netdevs[j];
+                let peer = match nd.hubport_peer {
+                    Some(k) => PortPeer::Netdev(k),
+                    None => self
+                        .nic_netdev
+                        .iter()
+                        .position(|&x| x == Some(j))
+                        .map_or(PortPeer::None, PortPeer::Nic),
+                };
+                (nd.hub.unwrap_or(0), Some(nd.name.clone()), peer, Some(j))
+            }
+            PortSrc::Nic(i) => {
+                let vlan = match self.raw_nics[i].attach {
+                    RawAttach::Hub(v) => v,
+                    _ => 0,
+                };
+                (vlan, None, PortPeer::Nic(i), None)
+            }
+            PortSrc::Netdev(j) => (
+                self.netdevs[j].hub.unwrap_or(0),
+                None,
+                PortPeer::Netdev(j),
+                None,
+            ),
+        }
+    }
 }
 
 fn check_duplicates<'a>(
