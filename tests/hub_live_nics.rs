@@ -230,8 +230,10 @@ impl Driver {
                     break;
                 }
                 let hdr = ne2k_read(d, next << 8, 4);
+                // The count covers the 4-byte header and the frame with its FCS, which
+                // the DP8390 stores like the rest of the frame.
                 let count = usize::from(u16::from_le_bytes([hdr[2], hdr[3]]));
-                out.push(ne2k_read(d, (next << 8) + 4, count.saturating_sub(4)));
+                out.push(ne2k_read(d, (next << 8) + 4, count.saturating_sub(8)));
                 let nxt = u32::from(hdr[1]);
                 w(d, 0, 0x03, 1, if nxt <= 0x46 { 0x7f } else { nxt - 1 });
             },
