@@ -65,11 +65,9 @@ impl<M> Ne2000<M> {
     /// Writes `data` starting at `addr`, which must not cross a 256-byte page (callers
     /// split at page boundaries, where ring wrapping happens).
     pub(super) fn mem_write_page(&mut self, addr: u16, data: &[u8]) {
-        let start = ram_index(addr);
-        let end = ram_index(addr.wrapping_add(data.len().saturating_sub(1) as u16));
-        match (start, end) {
-            (Some(s), Some(_)) if s + data.len() <= RAM_SIZE => {
-                self.st.mem[s..s + data.len()].copy_from_slice(data)
+        match ram_index(addr) {
+            Some(i) if i + data.len() <= RAM_SIZE => {
+                self.st.mem[i..i + data.len()].copy_from_slice(data)
             }
             _ => {
                 for (i, b) in data.iter().enumerate() {

@@ -24,8 +24,7 @@ pub const MIN_FRAME_LEN: usize = 60;
 /// tag. Longer frames are stored if they fit the ring, as on the DP8390.
 pub const MAX_FRAME_LEN: usize = 1518;
 
-/// Tally counter indexes.
-const CNTR_FAE: usize = 0;
+/// Tally counter indexes (CNTR0, frame alignment errors, cannot count on a virtual wire).
 const CNTR_CRC: usize = 1;
 const CNTR_MISSED: usize = 2;
 
@@ -238,7 +237,6 @@ impl<M> Ne2000<M> {
         } else {
             Isr::RXE
         };
-        let _ = CNTR_FAE; // Frame alignment errors cannot occur on a virtual wire.
         RxOutcome::Accepted
     }
 }

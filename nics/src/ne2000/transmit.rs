@@ -78,10 +78,13 @@ impl<M> Ne2000<M> {
         } else {
             (frame, fcs(frame), true)
         };
+        // The FIFO keeps the last 8 bytes that went through it: the end of body + FCS.
         let mut tail = [0u8; 8];
-        let wire: Vec<u8> = body.iter().chain(sum.iter()).copied().collect();
-        let n = wire.len().min(8);
-        tail[8 - n..].copy_from_slice(&wire[wire.len() - n..]);
+        let n = (body.len() + 4).min(8);
+        let wire = body.iter().chain(sum.iter()).skip(body.len() + 4 - n);
+        for (slot, b) in tail[8 - n..].iter_mut().zip(wire) {
+            *slot = *b;
+        }
         self.st.fifo = tail;
         self.st.fifo_pos = 0;
         let out = self.receive_frame(body, sum, ok);
