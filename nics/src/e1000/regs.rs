@@ -210,7 +210,7 @@ pub mod icr {
     /// Small receive packet detected.
     pub const SRPD: u32 = 1 << 16;
     /// Every cause bit these parts define.
-    pub const ALL: u32 = 0x0001_f6df;
+    pub const ALL: u32 = 0x0001_ffff;
     /// Interrupt asserted (read-only, ICR bit 31).
     pub const INT_ASSERTED: u32 = 1 << 31;
 }
@@ -422,26 +422,26 @@ pub const TABLE: &[RegDef] = &[
     r(
         "ICR",
         ICR,
-        0x8001_f6df,
-        0x0001_f6df,
+        0x8001_ffff,
+        0x0001_ffff,
         0,
         ALL,
         SPECIAL,
         "13.4.17",
     ),
     r("ITR", ITR, 0xffff, 0xffff, 0, P40, SPECIAL, "13.4.18"),
-    r("ICS", ICS, 0, 0x0001_f6df, 0, ALL, SPECIAL, "13.4.19"),
+    r("ICS", ICS, 0, 0x0001_ffff, 0, ALL, SPECIAL, "13.4.19"),
     r(
         "IMS",
         IMS,
-        0x0001_f6df,
-        0x0001_f6df,
+        0x0001_ffff,
+        0x0001_ffff,
         0,
         ALL,
         SPECIAL,
         "13.4.20",
     ),
-    r("IMC", IMC, 0, 0x0001_f6df, 0, ALL, SPECIAL, "13.4.21"),
+    r("IMC", IMC, 0, 0x0001_ffff, 0, ALL, SPECIAL, "13.4.21"),
     r(
         "RCTL",
         RCTL,

@@ -248,8 +248,14 @@ impl<M: GuestMemory> E1000<M> {
         } else {
             FRAME_CAPACITY
         };
+        let tso = seg_limit != FRAME_CAPACITY;
         let mut remaining = len;
         while remaining > 0 && !self.tx.discard {
+            if tso && self.tx.len == seg_limit {
+                // A full segment is sent only once more payload follows, so that the
+                // last one is known at EOP (it alone keeps FIN and PSH).
+                self.tso_segment(false);
+            }
             let room = seg_limit - self.tx.len;
             if room == 0 {
                 log::debug!("e1000: TX packet longer than {FRAME_CAPACITY} bytes dropped");
@@ -267,9 +273,6 @@ impl<M: GuestMemory> E1000<M> {
             self.tx.len += n;
             addr = addr.wrapping_add(n as u64);
             remaining -= n;
-            if self.tx.len == seg_limit && seg_limit != FRAME_CAPACITY {
-                self.tso_segment(false);
-            }
         }
     }
 
