@@ -13,16 +13,9 @@ const DEXT: u32 = 0x20;
 const TSE: u32 = 0x04;
 const VLE: u32 = 0x40;
 
-fn ctx_desc(
-    r: &Rig,
-    i: u64,
-    ip: (u8, u8, u16),
-    tu: (u8, u8, u16),
-    paylen: u32,
-    tucmd: u32,
-    hdrlen: u8,
-    mss: u16,
-) {
+/// A context descriptor; `tso` is (PAYLEN, TUCMD, HDRLEN, MSS).
+fn ctx_desc(r: &Rig, i: u64, ip: (u8, u8, u16), tu: (u8, u8, u16), tso: (u32, u32, u8, u16)) {
+    let (paylen, tucmd, hdrlen, mss) = tso;
     let mut d = [0u8; 16];
     d[0] = ip.0;
     d[1] = ip.1;
@@ -101,7 +94,7 @@ fn context_and_data_checksum_offload() {
     f[24..26].fill(0); // IP checksum
     let ps = pseudo_sum(&f[14..34], 6, f.len() - 34);
     f[50..52].copy_from_slice(&(!csum(&[], ps)).to_be_bytes());
-    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), 0, 0x03, 0, 0);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (0, 0x03, 0, 0));
     data_desc(&r, 1, TX_BUF, &f[..100], IFCS, 3);
     data_desc(&r, 2, TX_BUF + 0x1000, &f[100..], EOP | IFCS | RS, 0);
     r.w(TDT, 3);
@@ -155,10 +148,7 @@ fn tso_case(ipv6: bool, tcp: bool, payload_len: usize, mss: u16) -> Vec<Vec<u8>>
         0,
         (ipcss, 24, 33),
         (tucss, tucso, 0),
-        payload_len as u32,
-        tucmd,
-        hdrlen as u8,
-        mss,
+        (payload_len as u32, tucmd, hdrlen as u8, mss),
     );
     data_desc(&r, 1, TX_BUF, &h, IFCS | TSE, if ipv6 { 2 } else { 3 });
     data_desc(
@@ -298,7 +288,7 @@ fn gso_passthrough_when_backend_has_vnet_hdr() {
     f[24..26].fill(0);
     let ps = pseudo_sum(&f[14..34], 6, 0);
     f[50..52].copy_from_slice(&(!csum(&[], ps)).to_be_bytes());
-    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), 3000, TSE | 3, 54, 1448);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (3000, TSE | 3, 54, 1448));
     data_desc(&r, 1, TX_BUF, &f, EOP | TSE | RS, 3);
     r.w(TDT, 2);
     assert_eq!(r.net.sent_count(), 0);
@@ -319,7 +309,7 @@ fn gso_passthrough_when_backend_has_vnet_hdr() {
     assert_eq!(csum(&frame[14..34], 0), 0, "IP checksum inserted");
     // Checksum-only offload goes out as a NEEDS_CSUM frame.
     let g = ipv4_frame([0x02, 1, 2, 3, 4, 5], 17, &[1; 20]);
-    ctx_desc(&r, 2, (14, 24, 33), (34, 40, 0), 0, 0, 0, 0);
+    ctx_desc(&r, 2, (14, 24, 33), (34, 40, 0), (0, 0, 0, 0));
     data_desc(&r, 3, TX_BUF, &g, EOP, 2);
     r.w(TDT, 4);
     let gso = r.net.take_gso();
