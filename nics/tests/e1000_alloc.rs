@@ -31,7 +31,8 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn no_allocation_per_frame() {
     let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
-    let mem: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
+    let mem: GuestMemoryMmap =
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
     let clock = ManualClock::new();
     let mut d = E1000::new(
         Variant::E82540EM,
@@ -50,16 +51,19 @@ fn no_allocation_per_frame() {
     let mut frame = vec![0u8; 1514];
     frame[..6].copy_from_slice(&[0xff; 6]);
     for i in 0..256u64 {
-        mem.write_slice(&frame, GuestAddress(0x10_0000 + i * 2048)).unwrap();
+        mem.write_slice(&frame, GuestAddress(0x10_0000 + i * 2048))
+            .unwrap();
         let mut desc = [0u8; 16];
         desc[0..8].copy_from_slice(&(0x10_0000 + i * 2048).to_le_bytes());
         desc[8..12].copy_from_slice(&(1514u32 | 0x0b << 24).to_le_bytes());
-        mem.write_slice(&desc, GuestAddress(0x1000 + i * 16)).unwrap();
+        mem.write_slice(&desc, GuestAddress(0x1000 + i * 16))
+            .unwrap();
     }
     for i in 0..256u64 {
         let mut desc = [0u8; 16];
         desc[0..8].copy_from_slice(&(0x20_0000 + i * 2048).to_le_bytes());
-        mem.write_slice(&desc, GuestAddress(0x8000 + i * 16)).unwrap();
+        mem.write_slice(&desc, GuestAddress(0x8000 + i * 16))
+            .unwrap();
     }
     let w = |d: &mut E1000<GuestMemoryMmap>, o: u64, v: u32| d.bar_write(0, o, 4, v);
     w(&mut d, 0x3800, 0x1000);

@@ -1,6 +1,6 @@
 //! The 64-word Microwire serial EEPROM (93C46-compatible) behind EECD and EERD.
 //!
-//! SDM 5.3 (EEPROM interface) and 5.6 (EEPROM address map); the Microwire opcodes are
+//! SDM: "EEPROM Interface" and "EEPROM Address Map"; the Microwire opcodes are
 //! those of the 93C46: READ 10b, WRITE 01b, ERASE 11b, and under opcode 00b the address's
 //! top two bits select EWEN 11b, EWDS 00b, ERAL 10b and WRAL 01b. Every instruction
 //! starts with a 1 start bit. Programming completes at once: DO reads "ready" (1) as

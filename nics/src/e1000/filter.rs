@@ -1,4 +1,4 @@
-//! Receive address filtering (SDM 3.2.1, 13.5): broadcast (RCTL.BAM), promiscuous
+//! Receive address filtering (SDM "Packet Address Filtering" and the filter registers): broadcast (RCTL.BAM), promiscuous
 //! modes (UPE, MPE), the 16 exact receive addresses (RAL/RAH with AV), the 4096-bit
 //! multicast hash table (MTA, bits chosen by RCTL.MO) and the VLAN filter (VFTA, VFE,
 //! with the CFI check of CFIEN).

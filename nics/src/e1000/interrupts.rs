@@ -1,7 +1,7 @@
 //! Interrupt causes (ICR/ICS/IMS/IMC), the INTx level and the moderation timers.
 //!
-//! SDM 13.4.17-13.4.21 and 3.4.3 (receive interrupt delay), 3.4.4 (absolute delay),
-//! 3.3.6 (transmit interrupt delay) and 13.4.18 (ITR). The line is `ICR & IMS != 0`,
+//! SDM: the ICR/ICS/IMS/IMC and ITR register descriptions, "Receive Interrupt Delay",
+//! "Receive Absolute Delay" and "Transmit Interrupt Delay". The line is `ICR & IMS != 0`,
 //! except that with ITR non-zero a rising edge is held back until ITR x 256 ns have
 //! passed since the previous assertion. ICR reads return the causes with INT_ASSERTED
 //! (bit 31) when the line is requested, and clear them.

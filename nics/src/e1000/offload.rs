@@ -1,10 +1,10 @@
-//! Checksum and segmentation offload arithmetic (SDM 3.3.5-3.3.7 transmit offload and
-//! TCP segmentation, 3.2.9 receive checksum offload), plus the Ethernet FCS.
+//! Checksum and segmentation offload arithmetic (SDM "Transmit Offload", "TCP
+//! Segmentation" and "Receive Checksum Offloading"), plus the Ethernet FCS.
 //!
 //! Every function takes guest-controlled offsets and checks them against the frame:
 //! an offset outside the frame skips the operation (and is logged), it never panics.
 
-/// The offload parameters of a TCP/IP context descriptor (SDM 3.3.6).
+/// The offload parameters of a TCP/IP context descriptor (SDM "TCP/IP Context Descriptor").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Context {
     /// IP checksum start.
@@ -154,7 +154,7 @@ pub fn fix_ip_lengths(frame: &mut [u8], ctx: &Context, seg: Option<u16>) {
     }
 }
 
-/// Rewrites one TSO segment in place (SDM 3.3.7.3): IP lengths and ID, TCP sequence
+/// Rewrites one TSO segment in place (SDM "TCP Segmentation", per-segment updates): IP lengths and ID, TCP sequence
 /// number (advanced by `offset` payload bytes already sent) and flags (FIN and PSH only
 /// on the last segment), or the UDP length; then the checksums `popts` asks for (IXSM
 /// bit 0, TXSM bit 1). The TCP/UDP checksum field holds the pseudo-header sum without

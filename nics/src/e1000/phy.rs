@@ -1,7 +1,7 @@
 //! The integrated copper PHY (Marvell M88E1011-like, M88E1000 on the 82544GC) reached
 //! through MDIC at PHY address 1.
 //!
-//! SDM 13.4.7 (MDIC) and the PHY register section of the SDM (IEEE 802.3 clause 22
+//! SDM "MDI Control Register" (MDIC) and the PHY register section of the SDM (IEEE 802.3 clause 22
 //! registers 0-15 plus the Marvell-specific 16-30). Auto-negotiation takes
 //! [`AUTONEG_NS`] on the injected clock; meanwhile the link is down.
 

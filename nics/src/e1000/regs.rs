@@ -2,8 +2,8 @@
 //! giving every register its readable and writable masks and its reset value.
 //!
 //! Source: Intel "PCI/PCI-X Family of Gigabit Ethernet Controllers Software Developer's
-//! Manual" (8254x SDM), section 13.3 (register summary, table 13-2) and the per-register
-//! sections 13.4.x that follow it. Offsets are byte offsets inside BAR0.
+//! Manual" (8254x SDM), chapter 13 (Register Descriptions): the register summary table and
+//! the per-register descriptions that follow it. Offsets are byte offsets inside BAR0.
 
 /// Which parts have a register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct RegDef {
     pub parts: Parts,
     /// Treatment beyond the masks.
     pub kind: Kind,
-    /// SDM section describing it.
+    /// Title of its description in the SDM's chapter 13 (Register Descriptions).
     pub sdm: &'static str,
 }
 
@@ -87,7 +87,7 @@ pub const IO_SIZE: u64 = 0x40;
 /// Number of receive address (RAL/RAH) pairs.
 pub const RA_ENTRIES: usize = 16;
 
-/// Device Control (CTRL) bits, SDM 13.4.1.
+/// Device Control (CTRL) bits (SDM chapter 13).
 pub mod ctrl {
     /// Full duplex.
     pub const FD: u32 = 1 << 0;
@@ -113,7 +113,7 @@ pub mod ctrl {
     pub const PHY_RST: u32 = 1 << 31;
 }
 
-/// Device Status (STATUS) bits, SDM 13.4.2.
+/// Device Status (STATUS) bits (SDM chapter 13).
 pub mod status {
     /// Full duplex.
     pub const FD: u32 = 1 << 0;
@@ -125,7 +125,7 @@ pub mod status {
     pub const ASDV_1000: u32 = 2 << 8;
 }
 
-/// EEPROM/Flash Control (EECD) bits, SDM 13.4.3.
+/// EEPROM/Flash Control (EECD) bits (SDM chapter 13).
 pub mod eecd {
     /// Clock input to the EEPROM.
     pub const SK: u32 = 1 << 0;
@@ -147,7 +147,7 @@ pub mod eecd {
     pub const SIZE: u32 = 1 << 9;
 }
 
-/// EEPROM Read (EERD) fields, SDM 13.4.4.
+/// EEPROM Read (EERD) fields (SDM chapter 13).
 pub mod eerd {
     /// Start a read.
     pub const START: u32 = 1 << 0;
@@ -159,7 +159,7 @@ pub mod eerd {
     pub const DATA_SHIFT: u32 = 16;
 }
 
-/// MDI Control (MDIC) fields, SDM 13.4.7.
+/// MDI Control (MDIC) fields (SDM chapter 13).
 pub mod mdic {
     /// Data, bits 15:0.
     pub const DATA_MASK: u32 = 0xffff;
@@ -181,7 +181,7 @@ pub mod mdic {
     pub const ERROR: u32 = 1 << 30;
 }
 
-/// Interrupt cause bits shared by ICR, ICS, IMS and IMC, SDM 13.4.17.
+/// Interrupt cause bits shared by ICR, ICS, IMS and IMC (SDM chapter 13).
 pub mod icr {
     /// Transmit descriptor written back.
     pub const TXDW: u32 = 1 << 0;
@@ -215,7 +215,7 @@ pub mod icr {
     pub const INT_ASSERTED: u32 = 1 << 31;
 }
 
-/// Receive Control (RCTL) bits, SDM 13.4.22.
+/// Receive Control (RCTL) bits (SDM chapter 13).
 pub mod rctl {
     /// Receiver enable.
     pub const EN: u32 = 1 << 1;
@@ -251,7 +251,7 @@ pub mod rctl {
     pub const SECRC: u32 = 1 << 26;
 }
 
-/// Transmit Control (TCTL) bits, SDM 13.4.33.
+/// Transmit Control (TCTL) bits (SDM chapter 13).
 pub mod tctl {
     /// Transmit enable.
     pub const EN: u32 = 1 << 1;
@@ -259,7 +259,7 @@ pub mod tctl {
     pub const PSP: u32 = 1 << 3;
 }
 
-/// Receive Checksum Control (RXCSUM) bits, SDM 13.4.31.
+/// Receive Checksum Control (RXCSUM) bits (SDM chapter 13).
 pub mod rxcsum {
     /// IP checksum offload enable.
     pub const IPOFL: u32 = 1 << 8;
@@ -322,7 +322,16 @@ const fn arr(
 }
 
 const fn stat(name: &'static str, offset: u32) -> RegDef {
-    r(name, offset, u32::MAX, 0, 0, ALL, Kind::Stat, "13.7")
+    r(
+        name,
+        offset,
+        u32::MAX,
+        0,
+        0,
+        ALL,
+        Kind::Stat,
+        "Statistics Registers",
+    )
 }
 
 /// Every register of the SDM's register summary for the 82544GC, 82540EM and 82545EM.
@@ -340,9 +349,18 @@ pub const TABLE: &[RegDef] = &[
         ctrl::FD | ctrl::ASDE | ctrl::SLU | 2 << 8,
         ALL,
         SPECIAL,
-        "13.4.1",
+        "Device Control",
     ),
-    r("STATUS", STATUS, 0x0000_3fff, 0, 0, ALL, SPECIAL, "13.4.2"),
+    r(
+        "STATUS",
+        STATUS,
+        0x0000_3fff,
+        0,
+        0,
+        ALL,
+        SPECIAL,
+        "Device Status",
+    ),
     r(
         "EECD",
         EECD,
@@ -351,7 +369,7 @@ pub const TABLE: &[RegDef] = &[
         eecd::PRES | 1 << 4,
         ALL,
         SPECIAL,
-        "13.4.3",
+        "EEPROM/Flash Control",
     ),
     r(
         "EERD",
@@ -361,7 +379,7 @@ pub const TABLE: &[RegDef] = &[
         0,
         P40,
         SPECIAL,
-        "13.4.4",
+        "EEPROM Read",
     ),
     r(
         "CTRL_EXT",
@@ -371,7 +389,7 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.6",
+        "Extended Device Control",
     ),
     r(
         "MDIC",
@@ -381,13 +399,58 @@ pub const TABLE: &[RegDef] = &[
         mdic::READY,
         ALL,
         SPECIAL,
-        "13.4.7",
+        "MDI Control",
     ),
-    r("FCAL", FCAL, u32::MAX, u32::MAX, 0, ALL, PLAIN, "13.4.8"),
-    r("FCAH", FCAH, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.8"),
-    r("FCT", FCT, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.9"),
-    r("VET", VET, 0xffff, 0xffff, 0x8100, ALL, PLAIN, "13.4.10"),
-    r("FCTTV", FCTTV, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.11"),
+    r(
+        "FCAL",
+        FCAL,
+        u32::MAX,
+        u32::MAX,
+        0,
+        ALL,
+        PLAIN,
+        "Flow Control Address Low",
+    ),
+    r(
+        "FCAH",
+        FCAH,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Flow Control Address High",
+    ),
+    r(
+        "FCT",
+        FCT,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Flow Control Type",
+    ),
+    r(
+        "VET",
+        VET,
+        0xffff,
+        0xffff,
+        0x8100,
+        ALL,
+        PLAIN,
+        "VLAN Ether Type",
+    ),
+    r(
+        "FCTTV",
+        FCTTV,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Flow Control Transmit Timer Value",
+    ),
     r(
         "TXCW",
         TXCW,
@@ -396,9 +459,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.12",
+        "Transmit Configuration Word",
     ),
-    r("RXCW", RXCW, 0xfc00_ffff, 0, 0, ALL, PLAIN, "13.4.13"),
+    r(
+        "RXCW",
+        RXCW,
+        0xfc00_ffff,
+        0,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Configuration Word",
+    ),
     r(
         "LEDCTL",
         LEDCTL,
@@ -407,7 +479,7 @@ pub const TABLE: &[RegDef] = &[
         0x0706_8302,
         ALL,
         PLAIN,
-        "13.4.14",
+        "LED Control",
     ),
     r(
         "PBA",
@@ -417,7 +489,7 @@ pub const TABLE: &[RegDef] = &[
         0x0010_0030,
         ALL,
         SPECIAL,
-        "13.4.15",
+        "Packet Buffer Allocation",
     ),
     r(
         "ICR",
@@ -427,10 +499,28 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         SPECIAL,
-        "13.4.17",
+        "Interrupt Cause Read",
     ),
-    r("ITR", ITR, 0xffff, 0xffff, 0, P40, SPECIAL, "13.4.18"),
-    r("ICS", ICS, 0, 0x0001_ffff, 0, ALL, SPECIAL, "13.4.19"),
+    r(
+        "ITR",
+        ITR,
+        0xffff,
+        0xffff,
+        0,
+        P40,
+        SPECIAL,
+        "Interrupt Throttling",
+    ),
+    r(
+        "ICS",
+        ICS,
+        0,
+        0x0001_ffff,
+        0,
+        ALL,
+        SPECIAL,
+        "Interrupt Cause Set",
+    ),
     r(
         "IMS",
         IMS,
@@ -439,9 +529,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         SPECIAL,
-        "13.4.20",
+        "Interrupt Mask Set/Read",
     ),
-    r("IMC", IMC, 0, 0x0001_ffff, 0, ALL, SPECIAL, "13.4.21"),
+    r(
+        "IMC",
+        IMC,
+        0,
+        0x0001_ffff,
+        0,
+        ALL,
+        SPECIAL,
+        "Interrupt Mask Clear",
+    ),
     r(
         "RCTL",
         RCTL,
@@ -450,7 +549,7 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         SPECIAL,
-        "13.4.22",
+        "Receive Control",
     ),
     r(
         "FCRTL",
@@ -460,7 +559,7 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.23",
+        "Flow Control Receive Threshold Low",
     ),
     r(
         "FCRTH",
@@ -470,7 +569,7 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.24",
+        "Flow Control Receive Threshold High",
     ),
     r(
         "RDBAL",
@@ -480,9 +579,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.25",
+        "Receive Descriptor Base Address Low",
     ),
-    r("RDBAH", RDBAH, u32::MAX, u32::MAX, 0, ALL, PLAIN, "13.4.26"),
+    r(
+        "RDBAH",
+        RDBAH,
+        u32::MAX,
+        u32::MAX,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Descriptor Base Address High",
+    ),
     r(
         "RDLEN",
         RDLEN,
@@ -491,10 +599,28 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.27",
+        "Receive Descriptor Length",
     ),
-    r("RDH", RDH, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.28"),
-    r("RDT", RDT, 0xffff, 0xffff, 0, ALL, SPECIAL, "13.4.29"),
+    r(
+        "RDH",
+        RDH,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Descriptor Head",
+    ),
+    r(
+        "RDT",
+        RDT,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        SPECIAL,
+        "Receive Descriptor Tail",
+    ),
     r(
         "RDTR",
         RDTR,
@@ -503,10 +629,28 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         SPECIAL,
-        "13.4.30",
+        "Receive Delay Timer",
     ),
-    r("RADV", RADV, 0xffff, 0xffff, 0, P40, PLAIN, "13.4.31"),
-    r("RSRPD", RSRPD, 0x0fff, 0x0fff, 0, P40, PLAIN, "13.4.32"),
+    r(
+        "RADV",
+        RADV,
+        0xffff,
+        0xffff,
+        0,
+        P40,
+        PLAIN,
+        "Receive Interrupt Absolute Delay Timer",
+    ),
+    r(
+        "RSRPD",
+        RSRPD,
+        0x0fff,
+        0x0fff,
+        0,
+        P40,
+        PLAIN,
+        "Receive Small Packet Detect Interrupt",
+    ),
     r(
         "RXDCTL",
         RXDCTL,
@@ -515,7 +659,7 @@ pub const TABLE: &[RegDef] = &[
         0x0001_0000,
         ALL,
         PLAIN,
-        "13.4.33",
+        "Receive Descriptor Control",
     ),
     r(
         "RXCSUM",
@@ -525,7 +669,7 @@ pub const TABLE: &[RegDef] = &[
         rxcsum::IPOFL | rxcsum::TUOFL,
         ALL,
         PLAIN,
-        "13.4.34",
+        "Receive Checksum Control",
     ),
     r(
         "TCTL",
@@ -535,7 +679,7 @@ pub const TABLE: &[RegDef] = &[
         0x0000_0008 | 0xf << 4 | 0x40 << 12,
         ALL,
         SPECIAL,
-        "13.4.35",
+        "Transmit Control",
     ),
     r(
         "TIPG",
@@ -545,9 +689,18 @@ pub const TABLE: &[RegDef] = &[
         0x0060_2008,
         ALL,
         PLAIN,
-        "13.4.36",
+        "Transmit IPG",
     ),
-    r("AIFS", AIFS, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.37"),
+    r(
+        "AIFS",
+        AIFS,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Adaptive IFS Throttle",
+    ),
     r(
         "TDBAL",
         TDBAL,
@@ -556,9 +709,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.38",
+        "Transmit Descriptor Base Address Low",
     ),
-    r("TDBAH", TDBAH, u32::MAX, u32::MAX, 0, ALL, PLAIN, "13.4.39"),
+    r(
+        "TDBAH",
+        TDBAH,
+        u32::MAX,
+        u32::MAX,
+        0,
+        ALL,
+        PLAIN,
+        "Transmit Descriptor Base Address High",
+    ),
     r(
         "TDLEN",
         TDLEN,
@@ -567,10 +729,28 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.40",
+        "Transmit Descriptor Length",
     ),
-    r("TDH", TDH, 0xffff, 0xffff, 0, ALL, PLAIN, "13.4.41"),
-    r("TDT", TDT, 0xffff, 0xffff, 0, ALL, SPECIAL, "13.4.42"),
+    r(
+        "TDH",
+        TDH,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        PLAIN,
+        "Transmit Descriptor Head",
+    ),
+    r(
+        "TDT",
+        TDT,
+        0xffff,
+        0xffff,
+        0,
+        ALL,
+        SPECIAL,
+        "Transmit Descriptor Tail",
+    ),
     r(
         "TIDV",
         TIDV,
@@ -579,9 +759,9 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         SPECIAL,
-        "13.4.43",
+        "Transmit Interrupt Delay Value",
     ),
-    r("TXDMAC", TXDMAC, 1, 1, 0, ALL, PLAIN, "13.4.44"),
+    r("TXDMAC", TXDMAC, 1, 1, 0, ALL, PLAIN, "TX DMA Control"),
     r(
         "TXDCTL",
         TXDCTL,
@@ -590,9 +770,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.4.45",
+        "Transmit Descriptor Control",
     ),
-    r("TADV", TADV, 0xffff, 0xffff, 0, P40, PLAIN, "13.4.46"),
+    r(
+        "TADV",
+        TADV,
+        0xffff,
+        0xffff,
+        0,
+        P40,
+        PLAIN,
+        "Transmit Absolute Interrupt Delay Value",
+    ),
     r(
         "TSPMT",
         TSPMT,
@@ -601,28 +790,122 @@ pub const TABLE: &[RegDef] = &[
         0x0100_0400,
         ALL,
         PLAIN,
-        "13.4.47",
-    ),
-    r("RDFH", RDFH, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.48"),
-    r("RDFT", RDFT, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.49"),
-    r("RDFHS", RDFHS, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.50"),
-    r("RDFTS", RDFTS, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.51"),
-    r("RDFPC", RDFPC, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.52"),
-    r("TDFH", TDFH, 0x1fff, 0x1fff, 0x0c00, ALL, PLAIN, "13.4.53"),
-    r("TDFT", TDFT, 0x1fff, 0x1fff, 0x0c00, ALL, PLAIN, "13.4.54"),
-    r(
-        "TDFHS", TDFHS, 0x1fff, 0x1fff, 0x0c00, ALL, PLAIN, "13.4.55",
+        "TCP Segmentation Pad and Minimum Threshold",
     ),
     r(
-        "TDFTS", TDFTS, 0x1fff, 0x1fff, 0x0c00, ALL, PLAIN, "13.4.56",
+        "RDFH",
+        RDFH,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Data FIFO Head",
     ),
-    r("TDFPC", TDFPC, 0x1fff, 0x1fff, 0, ALL, PLAIN, "13.4.57"),
-    arr("MTA", MTA, 128, 4, u32::MAX, ALL, "13.5.1"),
+    r(
+        "RDFT",
+        RDFT,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Data FIFO Tail",
+    ),
+    r(
+        "RDFHS",
+        RDFHS,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Data FIFO Head Saved",
+    ),
+    r(
+        "RDFTS",
+        RDFTS,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Data FIFO Tail Saved",
+    ),
+    r(
+        "RDFPC",
+        RDFPC,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Receive Data FIFO Packet Count",
+    ),
+    r(
+        "TDFH",
+        TDFH,
+        0x1fff,
+        0x1fff,
+        0x0c00,
+        ALL,
+        PLAIN,
+        "Transmit Data FIFO Head",
+    ),
+    r(
+        "TDFT",
+        TDFT,
+        0x1fff,
+        0x1fff,
+        0x0c00,
+        ALL,
+        PLAIN,
+        "Transmit Data FIFO Tail",
+    ),
+    r(
+        "TDFHS",
+        TDFHS,
+        0x1fff,
+        0x1fff,
+        0x0c00,
+        ALL,
+        PLAIN,
+        "Transmit Data FIFO Head Saved",
+    ),
+    r(
+        "TDFTS",
+        TDFTS,
+        0x1fff,
+        0x1fff,
+        0x0c00,
+        ALL,
+        PLAIN,
+        "Transmit Data FIFO Tail Saved",
+    ),
+    r(
+        "TDFPC",
+        TDFPC,
+        0x1fff,
+        0x1fff,
+        0,
+        ALL,
+        PLAIN,
+        "Transmit Data FIFO Packet Count",
+    ),
+    arr("MTA", MTA, 128, 4, u32::MAX, ALL, "Multicast Table Array"),
     // RAL: all bits; RAH: address high 15:0, ASEL 17:16, AV 31.
-    arr("RAL", RAL0, 16, 8, u32::MAX, ALL, "13.5.2"),
-    arr("RAH", RAH0, 16, 8, 0x8003_ffff, ALL, "13.5.3"),
-    arr("VFTA", VFTA, 128, 4, u32::MAX, ALL, "13.5.4"),
-    r("WUC", WUC, 0xf, 0xf, 0, ALL, PLAIN, "13.6.1"),
+    arr("RAL", RAL0, 16, 8, u32::MAX, ALL, "Receive Address Low"),
+    arr("RAH", RAH0, 16, 8, 0x8003_ffff, ALL, "Receive Address High"),
+    arr(
+        "VFTA",
+        VFTA,
+        128,
+        4,
+        u32::MAX,
+        ALL,
+        "VLAN Filter Table Array",
+    ),
+    r("WUC", WUC, 0xf, 0xf, 0, ALL, PLAIN, "Wake Up Control"),
     r(
         "WUFC",
         WUFC,
@@ -631,9 +914,18 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.6.2",
+        "Wake Up Filter Control",
     ),
-    r("WUS", WUS, 0x000f_00ff, 0, 0, ALL, SPECIAL, "13.6.3"),
+    r(
+        "WUS",
+        WUS,
+        0x000f_00ff,
+        0,
+        0,
+        ALL,
+        SPECIAL,
+        "Wake Up Status",
+    ),
     r(
         "IPAV",
         IPAV,
@@ -642,15 +934,40 @@ pub const TABLE: &[RegDef] = &[
         0,
         ALL,
         PLAIN,
-        "13.6.4",
+        "IP Address Valid",
     ),
-    arr("IP4AT", IP4AT, 4, 8, u32::MAX, ALL, "13.6.5"),
-    arr("IP6AT", IP6AT, 4, 4, u32::MAX, ALL, "13.6.6"),
-    r("WUPL", WUPL, 0x0fff, 0, 0, ALL, PLAIN, "13.6.7"),
-    arr("WUPM", WUPM, 32, 4, u32::MAX, ALL, "13.6.8"),
-    arr("FFLT", FFLT, 4, 8, 0x07ff, ALL, "13.6.9"),
-    arr("FFMT", FFMT, 128, 8, 0xf, ALL, "13.6.10"),
-    arr("FFVT", FFVT, 128, 8, 0xff, ALL, "13.6.11"),
+    arr("IP4AT", IP4AT, 4, 8, u32::MAX, ALL, "IPv4 Address Table"),
+    arr("IP6AT", IP6AT, 4, 4, u32::MAX, ALL, "IPv6 Address Table"),
+    r(
+        "WUPL",
+        WUPL,
+        0x0fff,
+        0,
+        0,
+        ALL,
+        PLAIN,
+        "Wake Up Packet Length",
+    ),
+    arr("WUPM", WUPM, 32, 4, u32::MAX, ALL, "Wake Up Packet Memory"),
+    arr(
+        "FFLT",
+        FFLT,
+        4,
+        8,
+        0x07ff,
+        ALL,
+        "Flexible Filter Length Table",
+    ),
+    arr("FFMT", FFMT, 128, 8, 0xf, ALL, "Flexible Filter Mask Table"),
+    arr(
+        "FFVT",
+        FFVT,
+        128,
+        8,
+        0xff,
+        ALL,
+        "Flexible Filter Value Table",
+    ),
     stat("CRCERRS", 0x4000),
     stat("ALGNERRC", 0x4004),
     stat("SYMERRS", 0x4008),
@@ -710,7 +1027,7 @@ pub const TABLE: &[RegDef] = &[
     stat("TSCTC", 0x40f8),
     stat("TSCTFC", 0x40fc),
     // Packet buffer memory: the on-chip FIFO RAM, readable and writable for diagnostics.
-    arr("PBM", PBM, 0x4000, 4, u32::MAX, ALL, "13.8"),
+    arr("PBM", PBM, 0x4000, 4, u32::MAX, ALL, "Packet Buffer Memory"),
 ];
 
 /// Number of 32-bit words in BAR0.

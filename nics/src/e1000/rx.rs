@@ -1,4 +1,4 @@
-//! Receive (SDM 3.2): length checks (LPE, SBP), filtering, VLAN strip (CTRL.VME), the
+//! Receive (SDM "Receive Functionality"): length checks (LPE, SBP), filtering, VLAN strip (CTRL.VME), the
 //! FCS (stored unless RCTL.SECRC), checksum offload reporting (RXCSUM), buffer sizes
 //! (BSIZE/BSEX), packets spread over several descriptors, the RDMTS threshold and the
 //! out-of-descriptors case.

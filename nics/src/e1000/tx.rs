@@ -1,5 +1,5 @@
-//! Transmit: the descriptor ring walk (SDM 3.3), legacy descriptors with their checksum
-//! fields (3.3.3), context and data descriptors (3.3.6, 3.3.7), TCP segmentation (3.5),
+//! Transmit: the descriptor ring walk (SDM "Transmit Functionality"), legacy
+//! descriptors with their checksum fields, context and data descriptors, TCP segmentation,
 //! VLAN insertion (CTRL.VME + VLE), short-frame padding (TCTL.PSP) and DD write-back on
 //! RS, with loopback (RCTL.LBM, PHY BMCR loopback) to the device's own receiver.
 //!
