@@ -96,3 +96,17 @@ fn eral_and_wral_program_every_word() {
     r.ee_command(EXT, 0b10_0000, None); // ERAL
     assert!((0..64).all(|a| r.ee_read(a) == 0xffff));
 }
+
+#[test]
+fn ctrl_ext_ee_rst_reloads_the_station_address() {
+    let mut r = Rig::new(Variant::E82540EM);
+    r.w(RAL0, 0);
+    r.w(RAH0, 0);
+    r.w(0x18, 1 << 13);
+    assert_eq!(r.r(0x18) & 1 << 13, 0, "self-clearing");
+    assert_eq!(
+        r.r(RAL0),
+        u32::from_le_bytes([MAC[0], MAC[1], MAC[2], MAC[3]])
+    );
+    assert_eq!(r.r(RAH0) >> 31, 1, "AV");
+}

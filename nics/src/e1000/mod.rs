@@ -357,6 +357,12 @@ impl<M: GuestMemory> E1000<M> {
                 }
             }
             regs::MDIC => self.write_mdic(value),
+            regs::CTRL_EXT => {
+                self.set_reg(off, new);
+                if value & regs::ctrl_ext::EE_RST != 0 {
+                    self.load_mac_from_eeprom();
+                }
+            }
             regs::ICR => {
                 let v = self.reg(off) & !value;
                 self.set_reg(off, v);

@@ -215,6 +215,13 @@ pub mod icr {
     pub const INT_ASSERTED: u32 = 1 << 31;
 }
 
+/// Extended Device Control (CTRL_EXT) bits (SDM chapter 13).
+pub mod ctrl_ext {
+    /// EEPROM reset: reload the station address and words the MAC takes from the EEPROM
+    /// (self-clearing).
+    pub const EE_RST: u32 = 1 << 13;
+}
+
 /// Receive Control (RCTL) bits (SDM chapter 13).
 pub mod rctl {
     /// Receiver enable.
@@ -388,7 +395,7 @@ pub const TABLE: &[RegDef] = &[
         0x00ef_dcff,
         0,
         ALL,
-        PLAIN,
+        SPECIAL,
         "Extended Device Control",
     ),
     r(
