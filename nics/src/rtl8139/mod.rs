@@ -112,8 +112,10 @@ pub struct Rtl8139<M> {
     eeprom: Eeprom,
     bufs: Buffers,
     work: u64,
-    /// Clock time (ns) at which TCTR was 0.
+    /// Clock time (ns) from which TCTR counts up from `tctr_offset`.
     tctr_base: u64,
+    /// TCTR value at `tctr_base`.
+    tctr_offset: u64,
     /// Ticks since `tctr_base` at which TimerInt next matches.
     timer_target: Option<u64>,
 }
@@ -168,7 +170,7 @@ where
 }
 
 fn pci_config(rev: Revision) -> PciConfig {
-    let mut pci = PciConfig::new(
+    PciConfig::new(
         PciIds {
             vendor: VENDOR_ID,
             device: DEVICE_ID,
@@ -179,10 +181,7 @@ fn pci_config(rev: Revision) -> PciConfig {
             interrupt_pin: 1,
         },
         &[Some(BarSpec::io(BAR_SIZE)), Some(BarSpec::mem32(BAR_SIZE))],
-    );
-    // MIN_GNT 0x20, MAX_LAT 0x40, as the EEPROM image supplies them.
-    pci.set_raw(pcireg::MIN_GNT, &[0x20, 0x40]);
-    pci
+    )
 }
 
 impl<M: GuestMemory> Rtl8139<M> {
@@ -206,6 +205,7 @@ impl<M: GuestMemory> Rtl8139<M> {
             },
             work: 0,
             tctr_base: 0,
+            tctr_offset: 0,
             timer_target: None,
         };
         dev.r.link_up = link;
@@ -251,8 +251,7 @@ impl<M: GuestMemory> Rtl8139<M> {
         dev.pci.restore(&state.pci);
         dev.r = state.regs.clone();
         dev.eeprom = state.eeprom.clone();
-        let now = self_now(&dev);
-        dev.tctr_base = now.saturating_sub(timer::ticks_to_ns(state.regs.tctr as u64));
+        dev.tctr_start_at(state.regs.tctr);
         dev.rearm_timer();
         dev.update_irq();
         Ok(dev)
@@ -266,7 +265,7 @@ impl<M: GuestMemory> Rtl8139<M> {
         self.eeprom.deselect();
         self.eeprom.write_enabled = false;
         self.autoload();
-        self.tctr_base = self.clock.now_ns();
+        self.tctr_start_at(0);
         self.timer_target = None;
         self.update_irq();
     }
@@ -401,10 +400,6 @@ impl<M: GuestMemory> Rtl8139<M> {
         }
         d
     }
-}
-
-fn self_now<M>(dev: &Rtl8139<M>) -> u64 {
-    dev.clock.now_ns()
 }
 
 /// Register values after power-on, before the EEPROM auto-load.

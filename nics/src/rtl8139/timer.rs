@@ -23,8 +23,16 @@ pub(super) fn ticks_to_ns(ticks: u64) -> u64 {
 }
 
 impl<M: GuestMemory> Rtl8139<M> {
+    /// Ticks counted since TCTR was last 0: those since `tctr_base` plus the count the
+    /// counter had when it (re)started there.
     fn ticks_since_base(&self) -> u64 {
-        ns_to_ticks(self.clock.now_ns().saturating_sub(self.tctr_base))
+        ns_to_ticks(self.clock.now_ns().saturating_sub(self.tctr_base)) + self.tctr_offset
+    }
+
+    /// Lets the counter run on from `count` at the current time.
+    pub(super) fn tctr_start_at(&mut self, count: u32) {
+        self.tctr_base = self.clock.now_ns();
+        self.tctr_offset = count as u64;
     }
 
     /// The current TCTR value.
@@ -39,7 +47,7 @@ impl<M: GuestMemory> Rtl8139<M> {
     /// A TCTR write: the counter restarts at 0.
     pub(super) fn tctr_reset(&mut self) {
         self.r.tctr = 0;
-        self.tctr_base = self.clock.now_ns();
+        self.tctr_start_at(0);
         self.rearm_timer();
     }
 
@@ -58,8 +66,10 @@ impl<M: GuestMemory> Rtl8139<M> {
     }
 
     pub(super) fn timer_deadline(&self) -> Option<u64> {
-        self.timer_target
-            .map(|t| self.tctr_base.saturating_add(ticks_to_ns(t)))
+        self.timer_target.map(|t| {
+            self.tctr_base
+                .saturating_add(ticks_to_ns(t.saturating_sub(self.tctr_offset)))
+        })
     }
 
     pub(super) fn fire_timer(&mut self) {
@@ -81,10 +91,7 @@ impl<M: GuestMemory> Rtl8139<M> {
             }
             b'R' if self.r.clock_halted => {
                 self.r.clock_halted = false;
-                self.tctr_base = self
-                    .clock
-                    .now_ns()
-                    .saturating_sub(ticks_to_ns(self.r.tctr as u64));
+                self.tctr_start_at(self.r.tctr);
                 self.rearm_timer();
             }
             b'H' | b'R' => {}

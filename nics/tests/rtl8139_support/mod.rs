@@ -10,6 +10,12 @@ use vm_nic_backends::memory::{RecordingBackend, RecordingHandle};
 use vm_nic_devices::rtl8139::{Rtl8139, Rtl8139State};
 use vm_nic_devices::{IrqRecorder, MacAddr, ManualClock, NicConfig, NicDevice};
 
+/// C+ descriptor bits.
+pub const OWN: u32 = 1 << 31;
+pub const EOR: u32 = 1 << 30;
+pub const FS: u32 = 1 << 29;
+pub const LS: u32 = 1 << 28;
+
 pub const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 pub const RAM: u64 = 1 << 20;
 
@@ -145,7 +151,7 @@ impl Rig {
         const ENB: u8 = 0x88;
         self.w8(0x50, ENB & !0x08);
         self.w8(0x50, ENB);
-        let mut shift = |rig: &mut Rig, value: u32, bits: u32| {
+        let shift = |rig: &mut Rig, value: u32, bits: u32| {
             for i in (0..bits).rev() {
                 let d = if value & (1 << i) != 0 { 0x02 } else { 0 };
                 rig.w8(0x50, ENB | d);
@@ -170,6 +176,15 @@ impl Rig {
             "ISR {isr:#06x} IMR {imr:#06x}"
         );
     }
+}
+
+/// Writes a 16-byte C+ descriptor at entry `i` of the ring at `ring`.
+pub fn put_desc(r: &Rig, ring: u64, i: u64, opts1: u32, opts2: u32, addr: u64) {
+    let mut d = [0u8; 16];
+    d[0..4].copy_from_slice(&opts1.to_le_bytes());
+    d[4..8].copy_from_slice(&opts2.to_le_bytes());
+    d[8..16].copy_from_slice(&addr.to_le_bytes());
+    r.put(ring + 16 * i, &d);
 }
 
 /// A frame to `dst` of `len` bytes with a counting payload.
