@@ -156,7 +156,9 @@ impl<M: GuestMemory> Rtl8139<M> {
         }
         self.bufs.tx = buf;
         for (k, d) in descs.iter().enumerate() {
-            let mut status = d.opts1 & !desc::OWN;
+            // The chip writes status over the command bits: the MSS and checksum
+            // requests share bit positions with the error and collision fields.
+            let mut status = d.opts1 & (desc::EOR | desc::FS | desc::LS | desc::TX_LEN_MASK);
             if k + 1 == descs.len() && !ok {
                 status |= desc::TX_ERR;
             }
