@@ -67,6 +67,8 @@ fn config_registers_need_the_unlock() {
     r.w8(0x50, 0xC0);
     r.w8(0x52, 0xF3);
     assert_eq!(r.r8(0x52), 0xFF, "unlocked; IOMAP/MEMMAP stay");
+    r.w8(0x59, 0xFF);
+    assert_eq!(r.r8(0x59), 0x70, "Config3: PARM_En, Magic, LinkUp writable");
     r.w8(0x59, 0x40);
     assert_eq!(r.r8(0x59), 0x40);
     r.w8(0x5A, 0x04);

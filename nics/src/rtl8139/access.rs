@@ -198,10 +198,11 @@ impl<M: GuestMemory> Rtl8139<M> {
             log::debug!("rtl8139: write to Config register {reg:#x} while 9346CR is locked");
             return;
         }
-        // Read-only bits: Config1 MEMMAP/IOMAP, Config3 CardB_En, Config4 reserved bits.
+        // Read-only bits: Config1 MEMMAP/IOMAP; Config3 GNTSel, CardB_En, CLKRUN_En,
+        // FuncRegEn, FBtBEn (loaded from the EEPROM); Config4 reserved bits.
         let ro = match reg {
             regs::CONFIG1 => 0x0C,
-            regs::CONFIG3 => 0x08,
+            regs::CONFIG3 => 0x8F,
             _ => 0x0A,
         };
         let slot = &mut self.r.bytes[reg as usize];

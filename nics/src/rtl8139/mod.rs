@@ -278,7 +278,7 @@ impl<M: GuestMemory> Rtl8139<M> {
         // Config1 always reports both I/O and memory mapping enabled.
         self.r.bytes[regs::CONFIG0 as usize] = self.eeprom.byte(0x14) & 0x07;
         self.r.bytes[regs::CONFIG1 as usize] = (self.eeprom.byte(0x15) & 0xF3) | 0x0C;
-        self.r.bytes[regs::CONFIG3 as usize] = self.eeprom.byte(0x0D) & 0xF7;
+        self.r.bytes[regs::CONFIG3 as usize] = self.eeprom.byte(0x0D);
         self.r.bytes[regs::CONFIG4 as usize] = self.eeprom.byte(0x16) & 0xF5;
     }
 
