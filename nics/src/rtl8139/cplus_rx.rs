@@ -8,7 +8,7 @@ use vm_memory::GuestMemory;
 
 use super::filter::{Fcs, Match};
 use super::offload::{self, ETH_P_8021Q};
-use super::regs::{desc, int, RDSAR};
+use super::regs::{cpcmd, desc, int, RDSAR};
 use super::Rtl8139;
 use crate::device::RxOutcome;
 use crate::dma;
@@ -45,7 +45,7 @@ impl<M: GuestMemory> Rtl8139<M> {
             self.r.tally.miss_pkt = self.r.tally.miss_pkt.wrapping_add(1);
             return RxOutcome::Dropped;
         }
-        let strip = self.r.cpcmd & super::regs::cpcmd::RX_VLAN != 0
+        let strip = self.r.cpcmd & cpcmd::RX_VLAN != 0
             && frame.len() >= 18
             && u16::from_be_bytes([frame[12], frame[13]]) == ETH_P_8021Q;
         let (head, tail, vlan) = if strip {
@@ -58,14 +58,14 @@ impl<M: GuestMemory> Rtl8139<M> {
         } else {
             (frame, &frame[frame.len()..], 0)
         };
-        let data_len = head.len() + tail.len();
-        let pad = &ZEROS[..60usize.saturating_sub(data_len)];
+        let pad = &ZEROS[..60usize.saturating_sub(head.len() + tail.len())];
         let mut fcs = Fcs::new();
-        fcs.update(head);
-        fcs.update(tail);
-        fcs.update(pad);
+        for part in [head, tail, pad] {
+            fcs.update(part);
+        }
         let fcs = fcs.bytes();
-        let total = data_len + pad.len() + 4;
+        let parts: [&[u8]; 4] = [head, tail, pad, &fcs];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > desc::RX_LEN_MASK as usize {
             log::debug!("rtl8139: {total}-byte frame exceeds the C+ length field: dropped");
             self.r.tally.rx_err += 1;
@@ -76,11 +76,42 @@ impl<M: GuestMemory> Rtl8139<M> {
             Match::Multicast => desc::RX_MAR,
             Match::Physical => desc::RX_PAM,
         };
-        if self.r.cpcmd & super::regs::cpcmd::RX_CHKSUM != 0 {
+        if self.r.cpcmd & cpcmd::RX_CHKSUM != 0 {
             status |= offload::rx_checksum_bits(frame);
         }
-
         let mut descs = [RxDesc::default(); desc::RING_MAX];
+        let (n, next) = match self.reserve_rx(total, &mut descs) {
+            Ok(reserved) => reserved,
+            Err(outcome) => return outcome,
+        };
+        let mut lens = [0usize; desc::RING_MAX];
+        if !self.copy_to_buffers(&descs[..n], &parts, &mut lens) {
+            return RxOutcome::Dropped;
+        }
+        self.work += total as u64 / 64;
+        if !self.hand_back_rx(&descs[..n], &lens, status | total as u32, vlan) {
+            return RxOutcome::Dropped;
+        }
+        self.r.rx_index = next;
+        let t = &mut self.r.tally;
+        t.rx_ok += 1;
+        match m {
+            Match::Broadcast => t.rx_ok_brd += 1,
+            Match::Multicast => t.rx_ok_mul += 1,
+            Match::Physical => t.rx_ok_phy += 1,
+        }
+        self.raise(int::ROK);
+        RxOutcome::Accepted
+    }
+
+    /// Reads NIC-owned descriptors from the current index until they hold `total`
+    /// bytes. Returns how many and the index after them, or the outcome when they do
+    /// not suffice.
+    fn reserve_rx(
+        &mut self,
+        total: usize,
+        descs: &mut [RxDesc; desc::RING_MAX],
+    ) -> Result<(usize, u8), RxOutcome> {
         let ring = self.rx_ring();
         let mut i = self.r.rx_index;
         let mut n = 0;
@@ -90,7 +121,7 @@ impl<M: GuestMemory> Rtl8139<M> {
             let Some(d) = dma::read_array::<M, 16>(&self.mem, at) else {
                 log::debug!("rtl8139: C+ RX descriptor at {at:#x} is outside guest memory");
                 self.master_abort();
-                return RxOutcome::Dropped;
+                return Err(RxOutcome::Dropped);
             };
             self.work += 1;
             let opts1 = dma::le32(&d, 0);
@@ -110,21 +141,24 @@ impl<M: GuestMemory> Rtl8139<M> {
                 (i + 1) % desc::RING_MAX as u8
             };
         }
-        if room < total {
-            if n == desc::RING_MAX {
-                log::debug!("rtl8139: the whole C+ RX ring cannot hold {total} bytes: dropped");
-                self.r.tally.rx_err += 1;
-                return RxOutcome::Dropped;
-            }
-            self.raise(int::RXOVW);
-            return RxOutcome::NoBuffer;
+        if room >= total {
+            return Ok((n, i));
         }
+        if n == desc::RING_MAX {
+            log::debug!("rtl8139: the whole C+ RX ring cannot hold {total} bytes: dropped");
+            self.r.tally.rx_err += 1;
+            return Err(RxOutcome::Dropped);
+        }
+        self.raise(int::RXOVW);
+        Err(RxOutcome::NoBuffer)
+    }
 
-        let parts: [&[u8]; 4] = [head, tail, pad, &fcs];
+    /// Copies `parts` in order into the descriptors' buffers, recording per descriptor
+    /// how many bytes it got. False on a DMA fault.
+    fn copy_to_buffers(&mut self, descs: &[RxDesc], parts: &[&[u8]], lens: &mut [usize]) -> bool {
         let mut part = 0;
         let mut part_off = 0;
-        let mut lens = [0usize; desc::RING_MAX];
-        for (k, d) in descs[..n].iter().enumerate() {
+        for (k, d) in descs.iter().enumerate() {
             let mut left = (d.opts1 & desc::RX_LEN_MASK) as usize;
             let mut addr = d.addr;
             while left > 0 && part < parts.len() {
@@ -133,7 +167,7 @@ impl<M: GuestMemory> Rtl8139<M> {
                 if !dma::write_from(&self.mem, addr, &src[..chunk]) {
                     log::debug!("rtl8139: C+ RX buffer {addr:#x} is outside guest memory");
                     self.master_abort();
-                    return RxOutcome::Dropped;
+                    return false;
                 }
                 addr += chunk as u64;
                 left -= chunk;
@@ -145,15 +179,20 @@ impl<M: GuestMemory> Rtl8139<M> {
                 }
             }
         }
-        self.work += total as u64 / 64;
-        for k in (0..n).rev() {
-            let d = descs[k];
+        true
+    }
+
+    /// Writes `opts2` and the status of each descriptor, last first, so the driver sees
+    /// the first descriptor (FS) released only when the whole frame is there.
+    fn hand_back_rx(&mut self, descs: &[RxDesc], lens: &[usize], last: u32, vlan: u32) -> bool {
+        let ring = self.rx_ring();
+        for (k, d) in descs.iter().enumerate().rev() {
             let mut opts1 = d.opts1 & desc::EOR;
             if k == 0 {
                 opts1 |= desc::FS;
             }
-            if k + 1 == n {
-                opts1 |= desc::LS | status | total as u32;
+            if k + 1 == descs.len() {
+                opts1 |= desc::LS | last;
             } else {
                 opts1 |= lens[k] as u32;
             }
@@ -162,18 +201,9 @@ impl<M: GuestMemory> Rtl8139<M> {
                 && dma::write_from(&self.mem, at, &opts1.to_le_bytes());
             if !ok {
                 self.master_abort();
-                return RxOutcome::Dropped;
+                return false;
             }
         }
-        self.r.rx_index = i;
-        let t = &mut self.r.tally;
-        t.rx_ok += 1;
-        match m {
-            Match::Broadcast => t.rx_ok_brd += 1,
-            Match::Multicast => t.rx_ok_mul += 1,
-            Match::Physical => t.rx_ok_phy += 1,
-        }
-        self.raise(int::ROK);
-        RxOutcome::Accepted
+        true
     }
 }
