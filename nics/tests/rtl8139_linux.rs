@@ -76,7 +76,7 @@ fn rx_8139too(r: &mut Rig, cur_rx: &mut u32) -> Vec<Vec<u8>> {
         let status = r.get32(RING + off as u64);
         let rx_size = status >> 16;
         assert!(
-            rx_size >= 8 && rx_size <= 1792 + 4 && status & 1 != 0,
+            (8..=1792 + 4).contains(&rx_size) && status & 1 != 0,
             "{status:#x}"
         );
         out.push(r.get(RING + off as u64 + 4, rx_size as usize - 4));
