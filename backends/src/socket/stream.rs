@@ -28,6 +28,9 @@ use super::readiness::{poll_now, Readiness, IN, OUT};
 use crate::backend::{Counters, NetBackend, MAX_FRAME_LEN};
 use crate::opts::{check_keys, get, parse_bool, OptError};
 
+/// How long opening a client waits for the kernel to accept or refuse the connection.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug)]
 enum Role {
     /// Listening; the path is removed on drop for Unix sockets we created.
@@ -222,12 +225,46 @@ impl StreamBackend {
         let desc = target.to_string();
         match s.connect(&addr) {
             Ok(()) => self.attach(s, false, desc),
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => self.attach(s, true, desc),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                self.attach(s, true, desc)?;
+                self.wait_connect_briefly()
+            }
             Err(e) => Err(io::Error::new(
                 e.kind(),
                 format!("cannot connect to {desc}: {e}"),
             )),
         }
+    }
+
+    /// Gives a connect under way [`CONNECT_WAIT`] to finish so a refused or unreachable
+    /// peer is reported by the constructor, as a setup error. Only used while opening:
+    /// a slower peer is left to finish in [`NetBackend::poll`].
+    fn wait_connect_briefly(&mut self) -> io::Result<()> {
+        let Some(s) = &self.conn else { return Ok(()) };
+        let fd = s.as_raw_fd();
+        let end = Instant::now() + CONNECT_WAIT;
+        while self.connecting && Instant::now() < end {
+            let ms = end.saturating_duration_since(Instant::now()).as_millis() as i32;
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; the wait is bounded by `ms`.
+            if unsafe { libc::poll(&mut p, 1, ms.max(1)) } == 0 {
+                continue;
+            }
+            let Some(s) = &self.conn else { break };
+            match s.take_error() {
+                Ok(Some(e)) | Err(e) => {
+                    let msg = format!("cannot connect to {}: {e}", self.peer);
+                    self.detach("connect failed");
+                    return Err(io::Error::new(e.kind(), msg));
+                }
+                Ok(None) => self.finish_connect(),
+            }
+        }
+        Ok(())
     }
 
     /// Starts using `s` as the connection (`connecting`: the connect is still under way).
