@@ -391,3 +391,56 @@ fn frames_sent_while_down_are_dropped_and_counted() {
     assert_eq!(server.counters().dropped, 1);
     assert_eq!(server.counters().sent_frames, 1);
 }
+
+#[test]
+fn full_datagram_queue_drops_whole_frames_and_never_blocks() {
+    let (pa, pb) = (sock_path("full-a"), sock_path("full-b"));
+    let mut a = dgram::DgramBackend::unix(&pa, &pb).unwrap();
+    let mut b = dgram::DgramBackend::unix(&pb, &pa).unwrap();
+    // b does not read: a's sends fill b's queue, then the kernel refuses and a drops.
+    let mut sent = 0u16;
+    while a.counters().dropped == 0 && sent < 60000 {
+        a.send(&frame(8, sent, 1514)).unwrap();
+        sent += 1;
+    }
+    assert!(a.counters().dropped > 0, "the queue never filled");
+    for _ in 0..10 {
+        a.send(&frame(8, 60001, 1514)).unwrap();
+    }
+    let queued = a.counters().sent_frames - a.counters().dropped;
+    let got = drain(&mut b, Duration::from_millis(200));
+    assert_eq!(got.len() as u64, queued);
+    for (i, f) in got.iter().enumerate() {
+        same_frames(std::slice::from_ref(f), &[frame(8, i as u16, 1514)]);
+    }
+}
+
+#[test]
+fn adopted_descriptors_via_fd_option() {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    // A connected stream: QEMU framing on it.
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    let fd = ours.into_raw_fd().to_string();
+    let mut s = socket::open(&opts(&[("fd", &fd)])).unwrap();
+    assert!(s.link_up());
+    let f = frame(9, 0, 100);
+    theirs.write_all(&framed(&f)).unwrap();
+    assert_eq!(recv_frames(&mut *s, 1), vec![f.clone()]);
+    s.send(&f).unwrap();
+    let mut got = vec![0u8; 104];
+    theirs.read_exact(&mut got).unwrap();
+    assert_eq!(got, framed(&f));
+    // A connected datagram socket: one frame per datagram.
+    let (ours, theirs) = UnixDatagram::pair().unwrap();
+    let fd = ours.into_raw_fd().to_string();
+    let mut d = socket::open(&opts(&[("fd", &fd)])).unwrap();
+    theirs.send(&f).unwrap();
+    assert_eq!(recv_frames(&mut *d, 1), vec![f.clone()]);
+    d.send(&f).unwrap();
+    let mut got = vec![0u8; 200];
+    assert_eq!(theirs.recv(&mut got).unwrap(), 100);
+    assert_eq!(&got[..100], &f[..]);
+    let e = socket::open(&opts(&[("fd", "1000000")])).err().unwrap();
+    assert_eq!(e.key.as_deref(), Some("fd"));
+}

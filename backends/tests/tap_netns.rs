@@ -482,3 +482,28 @@ fn missing_dev_net_tun_is_explained() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn pre_opened_tap_via_fd_option() {
+    in_netns(|| {
+        use std::os::fd::IntoRawFd;
+        let (file, name) = tap::tun::open_tap("vmfd%d", true, false).unwrap();
+        ip(&format!("link set {name} master {BRIDGE}"));
+        ip(&format!("link set {name} up"));
+        let fd = file.into_raw_fd().to_string();
+        let e = tap::open(&[
+            ("fd".to_string(), fd.clone()),
+            ("ifname".to_string(), "x".to_string()),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.key.as_deref(), Some("ifname"));
+        let mut t = tap::open(&[("fd".to_string(), fd.clone())]).unwrap();
+        assert!(
+            t.has_vnet_hdr(),
+            "IFF_VNET_HDR is detected on the adopted tap"
+        );
+        assert_eq!(t.info(), format!("fd={fd}"));
+        arp_and_ping(&mut *t);
+    });
+}
