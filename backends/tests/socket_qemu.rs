@@ -28,17 +28,22 @@ impl Qemu {
             .args(["-netdev", "hubport,id=hb,hubid=0,netdev=b"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            // QEMU warns "hub 0 with no nics" here; keep its stderr for failure reports.
+            .stderr(Stdio::piped())
             .spawn()
             .expect("qemu-system-x86_64 not found: run scripts/install-deps.sh");
         Qemu(child)
     }
 
     fn assert_running(&mut self) {
-        assert!(
-            self.0.try_wait().unwrap().is_none(),
-            "QEMU exited early (its error is above)"
-        );
+        if let Some(status) = self.0.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = self.0.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("QEMU exited early ({status}): {err}");
+        }
     }
 }
 

@@ -176,7 +176,29 @@ impl StreamBackend {
                 target: Some(target.clone()),
             },
         )?;
-        b.start_connect()?;
+        b.start_connect(true)?;
+        Ok(b)
+    }
+
+    /// A client that keeps trying: connects to `target` like [`StreamBackend::connect`],
+    /// but a failure (now or later) is logged and retried every `interval` (QEMU 8's
+    /// `reconnect=`) instead of being an error. Only socket creation errors fail here.
+    pub fn connect_retrying(target: &SockTarget, interval: Duration) -> io::Result<Self> {
+        if let SockTarget::Fd(_) = target {
+            return Ok(Self::connect(target)?.with_reconnect(interval));
+        }
+        let mut b = Self::new(
+            "stream",
+            Role::Client {
+                target: Some(target.clone()),
+            },
+        )?
+        .with_reconnect(interval);
+        if let Err(e) = b.start_connect(true) {
+            log::warn!("{}: {e}; retrying in {}s", b.kind, interval.as_secs_f32());
+            b.peer = target.to_string();
+            b.retry_at = Some(Instant::now() + interval);
+        }
         Ok(b)
     }
 
@@ -212,7 +234,9 @@ impl StreamBackend {
         self.tx.pending()
     }
 
-    fn start_connect(&mut self) -> io::Result<()> {
+    /// Starts a connect; `wait_briefly` (only while opening) gives it [`CONNECT_WAIT`]
+    /// to be refused or accepted. Retries from [`NetBackend::poll`] never wait.
+    fn start_connect(&mut self, wait_briefly: bool) -> io::Result<()> {
         let Role::Client {
             target: Some(target),
         } = &self.role
@@ -227,7 +251,10 @@ impl StreamBackend {
             Ok(()) => self.attach(s, false, desc),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 self.attach(s, true, desc)?;
-                self.wait_connect_briefly()
+                if wait_briefly {
+                    self.wait_connect_briefly()?;
+                }
+                Ok(())
             }
             Err(e) => Err(io::Error::new(
                 e.kind(),
@@ -556,7 +583,7 @@ impl NetBackend for StreamBackend {
                 self.accept();
             } else if self.retry_at.is_some_and(|t| t <= now) {
                 self.retry_at = None;
-                if let Err(e) = self.start_connect() {
+                if let Err(e) = self.start_connect(false) {
                     self.peer = match &self.role {
                         Role::Client { target: Some(t) } => t.to_string(),
                         _ => self.peer.clone(),
@@ -605,14 +632,11 @@ pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> 
             "reconnect= is only for server=off",
         ));
     }
-    let b = if server {
-        StreamBackend::listen(&target)
-    } else {
-        StreamBackend::connect(&target)
+    let b = match (server, reconnect) {
+        (true, _) => StreamBackend::listen(&target),
+        (false, None) => StreamBackend::connect(&target),
+        (false, Some(d)) => StreamBackend::connect_retrying(&target, d),
     }
     .map_err(|e| super::io_err("addr.type", e))?;
-    Ok(Box::new(match reconnect {
-        Some(d) => b.with_reconnect(d),
-        None => b,
-    }))
+    Ok(Box::new(b))
 }
