@@ -91,6 +91,10 @@ fn check_direction(tx: &mut dyn NetBackend, rx: &mut dyn NetBackend, tag: u8) {
         let target = got.len() + chunk.len();
         while got.len() < target && Instant::now() < end {
             tx.poll(Instant::now()).unwrap();
+            // Serve the sender's receive side too, as an event loop would: a multicast
+            // member hears its own frames, and an unread socket buffer drops datagrams.
+            let mut sink = vec![0u8; 70000];
+            while tx.recv(&mut sink).unwrap().is_some() {}
             for f in drain(rx, Duration::from_millis(5)) {
                 if f[9] == tag {
                     got.push(f);
