@@ -1,0 +1,253 @@
+//! `-netdev user`: a user-mode network in safe Rust, the role libslirp plays for QEMU.
+//!
+//! The guest sees a virtual network (default 10.0.2.0/24) with a gateway (.2) that is
+//! also the DHCP server and reaches the host's loopback, and a DNS server (.3) that
+//! forwards to the host's resolvers. Guest TCP connections and UDP flows become ordinary
+//! host sockets (no privileges needed). Packets are parsed and emitted with smoltcp's
+//! wire module; every guest frame is validated (lengths, checksums) before use, and every
+//! rejected frame is counted in [`UserStats`].
+//!
+//! All host sockets are registered in one epoll set, exposed through
+//! [`NetBackend::poll_fd`]; the event loop calls [`NetBackend::poll`] when it is readable or
+//! [`NetBackend::next_deadline`] has passed, and [`NetBackend::recv`] while
+//! [`NetBackend::has_pending`] is true.
+
+mod arp;
+mod config;
+mod dhcp;
+mod dns;
+mod icmp;
+mod out;
+mod poller;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, UdpPacket,
+    DHCP_SERVER_PORT,
+};
+
+use crate::backend::{Counters, NetBackend};
+use crate::opts::OptError;
+use crate::queue::FrameQueue;
+
+pub use config::{parse_hostfwd, FwdProto, HostFwd, Limits, UserConfig, KEYS};
+pub use dns::{parse_resolv_conf, system_resolvers};
+pub use out::virtual_mac;
+
+use dhcp::DhcpServer;
+use out::Output;
+use poller::Poller;
+
+/// What became of one guest frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Answered or forwarded.
+    Handled,
+    /// Well formed but nothing here serves it.
+    Ignored,
+    /// Failed validation (truncated, bad length, bad checksum): dropped.
+    Malformed,
+    /// Refused by policy or a resource bound (restrict=on, flow limit, pool exhausted).
+    Refused,
+}
+
+/// Counts of what the user network did with guest frames, beyond [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserStats {
+    /// Frames dropped because they failed validation.
+    pub malformed: u64,
+    /// Well-formed frames nothing served (unknown protocol, other destination).
+    pub ignored: u64,
+    /// Frames or flows refused by policy or a resource bound.
+    pub refused: u64,
+    /// IPv4 fragments, which are not reassembled (dropped).
+    pub fragments: u64,
+}
+
+/// The user-mode network backend. Build it from a typed [`UserConfig`] with
+/// [`UserNet::new`], or from QEMU-style options with [`open`].
+#[derive(Debug)]
+pub struct UserNet {
+    cfg: UserConfig,
+    out: Output,
+    dhcp: DhcpServer,
+    poller: Poller,
+    stats: UserStats,
+    counters: Counters,
+    link_up: bool,
+}
+
+/// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
+pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> {
+    let cfg = UserConfig::from_opts(opts)?;
+    Ok(Box::new(UserNet::new(cfg).map_err(|e| {
+        OptError::whole(format!("cannot start the user network: {e}"))
+    })?))
+}
+
+impl UserNet {
+    /// Starts the user network: validates `cfg`, creates the epoll set and binds the
+    /// `hostfwd` listeners.
+    pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
+        Ok(UserNet {
+            out: Output::new(queue, cfg.host),
+            dhcp: DhcpServer::new(&cfg),
+            poller: Poller::new()?,
+            stats: UserStats::default(),
+            counters: Counters::default(),
+            link_up: true,
+            cfg,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &UserConfig {
+        &self.cfg
+    }
+
+    /// What happened to guest frames so far.
+    pub fn stats(&self) -> UserStats {
+        self.stats
+    }
+
+    fn account(&mut self, v: Verdict) {
+        match v {
+            Verdict::Handled => {}
+            Verdict::Ignored => self.stats.ignored += 1,
+            Verdict::Malformed => self.stats.malformed += 1,
+            Verdict::Refused => self.stats.refused += 1,
+        }
+    }
+
+    /// Handles one frame from the guest.
+    fn input(&mut self, frame: &[u8], now: Instant) -> Verdict {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            log::debug!(
+                "user: frame of {} bytes too short for Ethernet",
+                frame.len()
+            );
+            return Verdict::Malformed;
+        };
+        let src_mac = eth.src_addr();
+        if !src_mac.is_unicast() {
+            log::debug!("user: frame from non-unicast source {src_mac} dropped");
+            return Verdict::Malformed;
+        }
+        match eth.ethertype() {
+            EthernetProtocol::Arp if self.cfg.ipv4 => {
+                arp::input(&self.cfg, &mut self.out, eth.payload())
+            }
+            EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn ipv4_input(&mut self, src_mac: EthernetAddress, payload: &[u8], now: Instant) -> Verdict {
+        let Ok(pkt) = Ipv4Packet::new_checked(payload) else {
+            log::debug!("user: IPv4 header truncated or lengths inconsistent");
+            return Verdict::Malformed;
+        };
+        if pkt.version() != 4 || !pkt.verify_checksum() {
+            log::debug!("user: IPv4 packet with bad version or header checksum dropped");
+            return Verdict::Malformed;
+        }
+        if pkt.more_frags() || pkt.frag_offset() != 0 {
+            log::debug!("user: IPv4 fragment dropped (no reassembly)");
+            self.stats.fragments += 1;
+            return Verdict::Refused;
+        }
+        let (src, dst) = (pkt.src_addr(), pkt.dst_addr());
+        if self.cfg.in_net(src) && src != self.cfg.host && src != self.cfg.dns {
+            self.out.learn(src, src_mac);
+        } else if !src.is_unspecified() {
+            log::debug!("user: IPv4 from {src}, outside the virtual network, dropped");
+            return Verdict::Ignored;
+        }
+        let data = pkt.payload();
+        match pkt.next_header() {
+            IpProtocol::Udp => self.udp_input(src, dst, data, now),
+            IpProtocol::Icmp => icmp::input(&self.cfg, &mut self.out, src, dst, data),
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn udp_input(&mut self, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8], now: Instant) -> Verdict {
+        let Ok(udp) = UdpPacket::new_checked(data) else {
+            log::debug!("user: UDP header truncated or length field inconsistent");
+            return Verdict::Malformed;
+        };
+        if udp.checksum() != 0 && !udp.verify_checksum(&src.into(), &dst.into()) {
+            log::debug!("user: UDP checksum bad, datagram dropped");
+            return Verdict::Malformed;
+        }
+        let to_gateway = dst == self.cfg.host || dst.is_broadcast() || dst == self.cfg.broadcast();
+        if udp.dst_port() == DHCP_SERVER_PORT && to_gateway {
+            return self
+                .dhcp
+                .input(&self.cfg, &mut self.out, udp.payload(), now);
+        }
+        Verdict::Ignored
+    }
+}
+
+impl NetBackend for UserNet {
+    fn kind(&self) -> &'static str {
+        "user"
+    }
+
+    fn info(&self) -> String {
+        self.cfg.info()
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.counters.count_sent(frame.len());
+        if !self.link_up {
+            self.counters.count_drop();
+            return Ok(());
+        }
+        let v = self.input(frame, Instant::now());
+        self.account(v);
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let got = self.out.queue.pop_into(buf);
+        if let Some(n) = got {
+            self.counters.count_received(n);
+        }
+        Ok(got)
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.poller.fd())
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.out.queue.is_empty()
+    }
+
+    fn link_up(&self) -> bool {
+        self.link_up
+    }
+
+    fn set_link(&mut self, up: bool) {
+        self.link_up = up;
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.dropped += self.out.queue.dropped() + self.out.lost + self.stats.malformed;
+        c
+    }
+
+    fn poll(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Frame builders and helpers shared by the user-network tests: they play the guest.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::*;
+use vm_nic_backends::user::{UserConfig, UserNet};
+use vm_nic_backends::NetBackend;
+
+pub const GUEST_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
+pub const GW: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+pub const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+pub const GW_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 10, 0, 2, 2]);
+
+pub fn net() -> UserNet {
+    UserNet::new(UserConfig::default()).unwrap()
+}
+
+pub fn eth(dst: EthernetAddress, proto: EthernetProtocol, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + payload.len()];
+    let mut e = EthernetFrame::new_unchecked(&mut f[..]);
+    EthernetRepr {
+        src_addr: GUEST_MAC,
+        dst_addr: dst,
+        ethertype: proto,
+    }
+    .emit(&mut e);
+    e.payload_mut().copy_from_slice(payload);
+    f
+}
+
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 20 + payload.len()];
+    let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+    Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: proto,
+        payload_len: payload.len(),
+        hop_limit: 64,
+    }
+    .emit(&mut ip, &ChecksumCapabilities::default());
+    ip.payload_mut().copy_from_slice(payload);
+    let dst_mac = if dst.is_broadcast() {
+        EthernetAddress::BROADCAST
+    } else {
+        GW_MAC
+    };
+    eth(dst_mac, EthernetProtocol::Ipv4, &p)
+}
+
+pub fn udp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let repr = UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    let mut p = vec![0u8; 8 + payload.len()];
+    repr.emit(
+        &mut UdpPacket::new_unchecked(&mut p[..]),
+        &src.0.into(),
+        &dst.0.into(),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    ipv4(src.0, dst.0, IpProtocol::Udp, &p)
+}
+
+pub fn icmp_echo(dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    let repr = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut Icmpv4Packet::new_unchecked(&mut p[..]),
+        &ChecksumCapabilities::default(),
+    );
+    ipv4(GUEST_IP, dst, IpProtocol::Icmp, &p)
+}
+
+pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let repr = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: GUEST_MAC,
+        source_protocol_addr: sender,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: target,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut ArpPacket::new_unchecked(&mut p[..]));
+    eth(EthernetAddress::BROADCAST, EthernetProtocol::Arp, &p)
+}
+
+/// Every frame waiting for the guest.
+pub fn drain(n: &mut UserNet) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    let mut buf = vec![0u8; 70000];
+    for _ in 0..100_000 {
+        match n.recv(&mut buf).unwrap() {
+            Some(len) => v.push(buf[..len].to_vec()),
+            None => break,
+        }
+    }
+    v
+}
+
+/// A parsed IPv4 frame from the user network, with its checksums verified.
+pub struct Ip4 {
+    pub eth_dst: EthernetAddress,
+    pub eth_src: EthernetAddress,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: IpProtocol,
+    pub payload: Vec<u8>,
+}
+
+pub fn parse_ip4(f: &[u8]) -> Option<Ip4> {
+    let e = EthernetFrame::new_checked(f).ok()?;
+    if e.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(e.payload()).ok()?;
+    assert!(ip.verify_checksum(), "IPv4 header checksum");
+    Some(Ip4 {
+        eth_dst: e.dst_addr(),
+        eth_src: e.src_addr(),
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        proto: ip.next_header(),
+        payload: ip.payload().to_vec(),
+    })
+}
+
+/// (src port, dst port, payload) of a UDP frame, checksum verified.
+pub fn parse_udp(ip: &Ip4) -> (u16, u16, Vec<u8>) {
+    let u = UdpPacket::new_checked(&ip.payload[..]).unwrap();
+    assert!(
+        u.verify_checksum(&ip.src.into(), &ip.dst.into()),
+        "UDP checksum"
+    );
+    (u.src_port(), u.dst_port(), u.payload().to_vec())
+}
+
+/// Runs `poll` until `done` says so or `limit` passes; bounded in count and time.
+pub fn pump(n: &mut UserNet, limit: Duration, mut done: impl FnMut(&mut UserNet) -> bool) -> bool {
+    let end = Instant::now() + limit;
+    for _ in 0..100_000 {
+        n.poll(Instant::now()).unwrap();
+        if done(n) {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        let mut pfd = libc::pollfd {
+            fd: n.poll_fd().unwrap(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; bounded 10 ms wait.
+        unsafe { libc::poll(&mut pfd, 1, 10) };
+    }
+    false
+}
