@@ -19,9 +19,11 @@ mod dns;
 mod icmp;
 mod out;
 mod poller;
+mod sock;
+mod tcp;
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -40,7 +42,21 @@ pub use out::virtual_mac;
 
 use dhcp::DhcpServer;
 use out::Output;
-use poller::Poller;
+use poller::{Event, Poller};
+use tcp::TcpNat;
+
+/// What the protocol handlers need from the backend for one call.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a UserConfig,
+    pub out: &'a mut Output,
+    pub poller: &'a Poller,
+    pub now: Instant,
+    /// Flows open now (TCP and UDP), against [`Limits::max_flows`].
+    pub flows: usize,
+}
+
+/// Events taken from epoll per `poll` call.
+const EVENTS_PER_POLL: usize = 256;
 
 /// What became of one guest frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +84,24 @@ pub struct UserStats {
     pub fragments: u64,
 }
 
+/// One row of the `info usernet` connection table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// TCP or UDP.
+    pub proto: FwdProto,
+    /// QEMU's state word: `ESTABLISHED`, `SYN_SENT`, `HOST_FORWARD`, or for UDP the
+    /// seconds left before the idle timeout (`236 sec`).
+    pub state: String,
+    /// The guest's address and port.
+    pub guest: SocketAddrV4,
+    /// The host-side peer (or listening address for a forward).
+    pub host: SocketAddr,
+    /// Bytes from the guest not yet written to the host.
+    pub recv_q: usize,
+    /// Bytes from the host not yet acknowledged by the guest.
+    pub send_q: usize,
+}
+
 /// The user-mode network backend. Build it from a typed [`UserConfig`] with
 /// [`UserNet::new`], or from QEMU-style options with [`open`].
 #[derive(Debug)]
@@ -76,9 +110,12 @@ pub struct UserNet {
     out: Output,
     dhcp: DhcpServer,
     poller: Poller,
+    tcp: TcpNat,
     stats: UserStats,
     counters: Counters,
     link_up: bool,
+    events: Vec<Event>,
+    read_buf: Vec<u8>,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
@@ -96,15 +133,84 @@ impl UserNet {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
-        Ok(UserNet {
+        let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
             poller: Poller::new()?,
+            tcp: TcpNat::default(),
             stats: UserStats::default(),
             counters: Counters::default(),
             link_up: true,
+            events: Vec::with_capacity(EVENTS_PER_POLL),
+            read_buf: vec![0; tcp::READ_CHUNK],
             cfg,
-        })
+        };
+        for fwd in n.cfg.hostfwd.clone() {
+            let guest = SocketAddrV4::new(fwd.guest.0, fwd.guest.1);
+            let r = match fwd.proto {
+                FwdProto::Tcp => {
+                    let (cx, tcp) = n.split(Instant::now());
+                    tcp.listen(&cx, fwd.host, guest)
+                }
+                FwdProto::Udp => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "udp hostfwd is not supported yet",
+                )),
+            };
+            r.map_err(|e| io::Error::new(e.kind(), format!("hostfwd {}: {e}", fwd.host)))?;
+        }
+        Ok(n)
+    }
+
+    /// The context for protocol handlers, and the TCP NAT, borrowed apart.
+    fn split(&mut self, now: Instant) -> (Ctx<'_>, &mut TcpNat) {
+        let flows = self.tcp.len();
+        (
+            Ctx {
+                cfg: &self.cfg,
+                out: &mut self.out,
+                poller: &self.poller,
+                now,
+                flows,
+            },
+            &mut self.tcp,
+        )
+    }
+
+    /// The connection table: forwards, TCP flows and UDP flows.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.tcp.entries()
+    }
+
+    /// The connection table in the layout of QEMU's `info usernet`.
+    pub fn info_usernet(&self) -> String {
+        let mut s = String::from(
+            "  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\n",
+        );
+        for c in self.connections() {
+            let proto = match c.proto {
+                FwdProto::Tcp => "TCP",
+                FwdProto::Udp => "UDP",
+            };
+            let head = format!("{proto}[{}]", c.state);
+            s.push_str(&format!(
+                "  {head:<18} {:>3} {:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
+                "-",
+                c.host.ip(),
+                c.host.port(),
+                c.guest.ip(),
+                c.guest.port(),
+                c.recv_q,
+                c.send_q
+            ));
+        }
+        s
+    }
+
+    /// The host addresses the `hostfwd` listeners are bound to (a port given as 0 shows
+    /// the one the kernel chose).
+    pub fn hostfwd_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp.listen_addrs()
     }
 
     /// The configuration in force.
@@ -174,6 +280,10 @@ impl UserNet {
         match pkt.next_header() {
             IpProtocol::Udp => self.udp_input(src, dst, data, now),
             IpProtocol::Icmp => icmp::input(&self.cfg, &mut self.out, src, dst, data),
+            IpProtocol::Tcp => {
+                let (mut cx, tcp) = self.split(now);
+                tcp.input(&mut cx, src, dst, data)
+            }
             _ => Verdict::Ignored,
         }
     }
@@ -218,6 +328,10 @@ impl NetBackend for UserNet {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.tcp.has_output() {
+            let (mut cx, tcp) = self.split(Instant::now());
+            tcp.flush_all(&mut cx);
+        }
         let got = self.out.queue.pop_into(buf);
         if let Some(n) = got {
             self.counters.count_received(n);
@@ -230,7 +344,7 @@ impl NetBackend for UserNet {
     }
 
     fn has_pending(&self) -> bool {
-        !self.out.queue.is_empty()
+        !self.out.queue.is_empty() || self.tcp.has_output()
     }
 
     fn link_up(&self) -> bool {
@@ -247,7 +361,26 @@ impl NetBackend for UserNet {
         c
     }
 
-    fn poll(&mut self, _now: Instant) -> io::Result<()> {
-        Ok(())
+    fn next_deadline(&self) -> Option<Instant> {
+        self.tcp.next_deadline()
+    }
+
+    fn poll(&mut self, now: Instant) -> io::Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let r = self.poller.ready(&mut events, EVENTS_PER_POLL);
+        for ev in &events {
+            let (mut cx, tcp) = self.split(now);
+            if ev.token >> 32 == tcp::TOKEN_FLOW >> 32 || ev.token >> 32 == tcp::TOKEN_LISTEN >> 32
+            {
+                tcp.event(&mut cx, ev.token, ev.writable, ev.error, &mut buf);
+            }
+        }
+        let (mut cx, tcp) = self.split(now);
+        tcp.timers(&mut cx);
+        tcp.flush_all(&mut cx);
+        self.events = events;
+        self.read_buf = buf;
+        r
     }
 }

@@ -1,7 +1,7 @@
 //! Frames towards the guest: Ethernet/IP framing, checksums, the guest's MAC addresses
 //! and the bounded queue the device drains through `recv`.
 
-// Some emitters serve the NAT paths that land in the next commits.
+// The UDP and IPv6 emitters serve paths that land in the next commits.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -97,11 +97,6 @@ impl Output {
             .rev()
             .find(|(a, _)| *a == ip)
             .map(|(_, m)| *m)
-    }
-
-    /// Frames waiting for an ARP answer.
-    pub fn held(&self) -> usize {
-        self.held.len()
     }
 
     /// Emits an ARP packet from the gateway's MAC.

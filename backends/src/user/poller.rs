@@ -1,8 +1,6 @@
 //! One epoll descriptor gathering every host socket of the user network, so the event
 //! loop polls a single fd ([`crate::NetBackend::poll_fd`]).
 
-#![allow(dead_code)]
-
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 

@@ -167,3 +167,151 @@ pub fn pump(n: &mut UserNet, limit: Duration, mut done: impl FnMut(&mut UserNet)
     }
     false
 }
+
+/// A TCP segment the user network sent to the guest, checksum verified.
+#[derive(Debug, Clone)]
+pub struct Seg {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub wnd: u16,
+    pub ws: Option<u8>,
+    pub mss: Option<u16>,
+    pub payload: Vec<u8>,
+}
+
+pub fn parse_tcp(f: &[u8]) -> Option<Seg> {
+    let ip = parse_ip4(f)?;
+    if ip.proto != IpProtocol::Tcp {
+        return None;
+    }
+    let p = TcpPacket::new_checked(&ip.payload[..]).unwrap();
+    assert!(
+        p.verify_checksum(&ip.src.into(), &ip.dst.into()),
+        "TCP checksum"
+    );
+    let r = TcpRepr::parse(&p, &ip.src.into(), &ip.dst.into(), &Default::default()).unwrap();
+    Some(Seg {
+        src: ip.src,
+        dst: ip.dst,
+        sport: p.src_port(),
+        dport: p.dst_port(),
+        syn: p.syn(),
+        fin: p.fin(),
+        rst: p.rst(),
+        seq: p.seq_number().0 as u32,
+        ack: p.ack().then(|| p.ack_number().0 as u32),
+        wnd: p.window_len(),
+        ws: r.window_scale,
+        mss: r.max_seg_size,
+        payload: p.payload().to_vec(),
+    })
+}
+
+/// The guest's end of one TCP connection, crafting segments by hand.
+pub struct GuestTcp {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub remote: (Ipv4Addr, u16),
+    /// Next sequence number the guest sends.
+    pub seq: u32,
+    /// Next sequence number the guest expects.
+    pub ack: u32,
+    pub wnd: u16,
+}
+
+impl GuestTcp {
+    pub fn new(port: u16, remote: (Ipv4Addr, u16)) -> Self {
+        GuestTcp {
+            ip: GUEST_IP,
+            port,
+            remote,
+            seq: 1000,
+            ack: 0,
+            wnd: 65535,
+        }
+    }
+
+    fn build(&self, control: TcpControl, ack: bool, payload: &[u8], syn_opts: bool) -> Vec<u8> {
+        let repr = TcpRepr {
+            src_port: self.port,
+            dst_port: self.remote.1,
+            control,
+            seq_number: TcpSeqNumber(self.seq as i32),
+            ack_number: ack.then_some(TcpSeqNumber(self.ack as i32)),
+            window_len: self.wnd,
+            window_scale: syn_opts.then_some(0),
+            max_seg_size: syn_opts.then_some(1460),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload,
+        };
+        let mut p = vec![0u8; repr.buffer_len()];
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut p[..]),
+            &self.ip.into(),
+            &self.remote.0.into(),
+            &ChecksumCapabilities::default(),
+        );
+        ipv4(self.ip, self.remote.0, IpProtocol::Tcp, &p)
+    }
+
+    /// SYN (window scale 0 offered, MSS 1460).
+    pub fn syn(&self) -> Vec<u8> {
+        self.build(TcpControl::Syn, false, &[], true)
+    }
+
+    /// SYN-ACK answering a hostfwd SYN.
+    pub fn syn_ack(&self) -> Vec<u8> {
+        self.build(TcpControl::Syn, true, &[], true)
+    }
+
+    pub fn ack_only(&self) -> Vec<u8> {
+        self.build(TcpControl::None, true, &[], false)
+    }
+
+    /// A data segment at the current sequence number; advances it.
+    pub fn data(&mut self, payload: &[u8]) -> Vec<u8> {
+        let f = self.build(TcpControl::Psh, true, payload, false);
+        self.seq = self.seq.wrapping_add(payload.len() as u32);
+        f
+    }
+
+    pub fn fin(&mut self) -> Vec<u8> {
+        let f = self.build(TcpControl::Fin, true, &[], false);
+        self.seq = self.seq.wrapping_add(1);
+        f
+    }
+
+    pub fn rst(&self) -> Vec<u8> {
+        self.build(TcpControl::Rst, true, &[], false)
+    }
+
+    /// True when `s` belongs to this connection.
+    pub fn owns(&self, s: &Seg) -> bool {
+        s.dport == self.port && s.sport == self.remote.1 && s.src == self.remote.0
+    }
+}
+
+/// Polls until at least one TCP segment for `g` is waiting; returns those segments.
+pub fn wait_segs(n: &mut UserNet, g: &GuestTcp, limit: Duration) -> Vec<Seg> {
+    let mut got = Vec::new();
+    pump(n, limit, |n| {
+        for f in drain(n) {
+            if let Some(s) = parse_tcp(&f) {
+                if g.owns(&s) {
+                    got.push(s);
+                }
+            }
+        }
+        !got.is_empty()
+    });
+    got
+}
