@@ -21,6 +21,7 @@ mod out;
 mod poller;
 mod sock;
 mod tcp;
+mod udp;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -44,6 +45,20 @@ use dhcp::DhcpServer;
 use out::Output;
 use poller::{Event, Poller};
 use tcp::TcpNat;
+use udp::UdpNat;
+
+/// The NAT tables, borrowed apart from [`Ctx`].
+#[derive(Debug, Default)]
+pub(crate) struct Nat {
+    pub tcp: TcpNat,
+    pub udp: UdpNat,
+}
+
+impl Nat {
+    fn flows(&self) -> usize {
+        self.tcp.len() + self.udp.len()
+    }
+}
 
 /// What the protocol handlers need from the backend for one call.
 pub(crate) struct Ctx<'a> {
@@ -110,7 +125,7 @@ pub struct UserNet {
     out: Output,
     dhcp: DhcpServer,
     poller: Poller,
-    tcp: TcpNat,
+    nat: Nat,
     stats: UserStats,
     counters: Counters,
     link_up: bool,
@@ -137,7 +152,7 @@ impl UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
             poller: Poller::new()?,
-            tcp: TcpNat::default(),
+            nat: Nat::default(),
             stats: UserStats::default(),
             counters: Counters::default(),
             link_up: true,
@@ -147,15 +162,10 @@ impl UserNet {
         };
         for fwd in n.cfg.hostfwd.clone() {
             let guest = SocketAddrV4::new(fwd.guest.0, fwd.guest.1);
+            let (cx, nat) = n.split(Instant::now());
             let r = match fwd.proto {
-                FwdProto::Tcp => {
-                    let (cx, tcp) = n.split(Instant::now());
-                    tcp.listen(&cx, fwd.host, guest)
-                }
-                FwdProto::Udp => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "udp hostfwd is not supported yet",
-                )),
+                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, guest),
+                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, guest),
             };
             r.map_err(|e| io::Error::new(e.kind(), format!("hostfwd {}: {e}", fwd.host)))?;
         }
@@ -163,8 +173,8 @@ impl UserNet {
     }
 
     /// The context for protocol handlers, and the TCP NAT, borrowed apart.
-    fn split(&mut self, now: Instant) -> (Ctx<'_>, &mut TcpNat) {
-        let flows = self.tcp.len();
+    fn split(&mut self, now: Instant) -> (Ctx<'_>, &mut Nat) {
+        let flows = self.nat.flows();
         (
             Ctx {
                 cfg: &self.cfg,
@@ -173,13 +183,15 @@ impl UserNet {
                 now,
                 flows,
             },
-            &mut self.tcp,
+            &mut self.nat,
         )
     }
 
     /// The connection table: forwards, TCP flows and UDP flows.
     pub fn connections(&self) -> Vec<Connection> {
-        self.tcp.entries()
+        let mut v = self.nat.tcp.entries();
+        v.extend(self.nat.udp.entries(Instant::now()));
+        v
     }
 
     /// The connection table in the layout of QEMU's `info usernet`.
@@ -210,7 +222,9 @@ impl UserNet {
     /// The host addresses the `hostfwd` listeners are bound to (a port given as 0 shows
     /// the one the kernel chose).
     pub fn hostfwd_addrs(&self) -> Vec<SocketAddr> {
-        self.tcp.listen_addrs()
+        let mut v = self.nat.tcp.listen_addrs();
+        v.extend(self.nat.udp.listen_addrs());
+        v
     }
 
     /// The configuration in force.
@@ -281,8 +295,8 @@ impl UserNet {
             IpProtocol::Udp => self.udp_input(src, dst, data, now),
             IpProtocol::Icmp => icmp::input(&self.cfg, &mut self.out, src, dst, data),
             IpProtocol::Tcp => {
-                let (mut cx, tcp) = self.split(now);
-                tcp.input(&mut cx, src, dst, data)
+                let (mut cx, nat) = self.split(now);
+                nat.tcp.input(&mut cx, src, dst, data)
             }
             _ => Verdict::Ignored,
         }
@@ -303,7 +317,15 @@ impl UserNet {
                 .dhcp
                 .input(&self.cfg, &mut self.out, udp.payload(), now);
         }
-        Verdict::Ignored
+        if dst.is_broadcast() {
+            return Verdict::Ignored;
+        }
+        let (src, dst) = (
+            SocketAddrV4::new(src, udp.src_port()),
+            SocketAddrV4::new(dst, udp.dst_port()),
+        );
+        let (mut cx, nat) = self.split(now);
+        nat.udp.input(&mut cx, src, dst, udp.payload())
     }
 }
 
@@ -328,9 +350,9 @@ impl NetBackend for UserNet {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.tcp.has_output() {
-            let (mut cx, tcp) = self.split(Instant::now());
-            tcp.flush_all(&mut cx);
+        if self.nat.tcp.has_output() {
+            let (mut cx, nat) = self.split(Instant::now());
+            nat.tcp.flush_all(&mut cx);
         }
         let got = self.out.queue.pop_into(buf);
         if let Some(n) = got {
@@ -344,7 +366,7 @@ impl NetBackend for UserNet {
     }
 
     fn has_pending(&self) -> bool {
-        !self.out.queue.is_empty() || self.tcp.has_output()
+        !self.out.queue.is_empty() || self.nat.tcp.has_output()
     }
 
     fn link_up(&self) -> bool {
@@ -362,7 +384,10 @@ impl NetBackend for UserNet {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.tcp.next_deadline()
+        [self.nat.tcp.next_deadline(), self.nat.udp.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll(&mut self, now: Instant) -> io::Result<()> {
@@ -370,15 +395,20 @@ impl NetBackend for UserNet {
         let mut buf = std::mem::take(&mut self.read_buf);
         let r = self.poller.ready(&mut events, EVENTS_PER_POLL);
         for ev in &events {
-            let (mut cx, tcp) = self.split(now);
-            if ev.token >> 32 == tcp::TOKEN_FLOW >> 32 || ev.token >> 32 == tcp::TOKEN_LISTEN >> 32
-            {
-                tcp.event(&mut cx, ev.token, ev.writable, ev.error, &mut buf);
+            let (mut cx, nat) = self.split(now);
+            match ev.token & !0xffff_ffff {
+                tcp::TOKEN_FLOW | tcp::TOKEN_LISTEN => {
+                    nat.tcp
+                        .event(&mut cx, ev.token, ev.writable, ev.error, &mut buf)
+                }
+                udp::TOKEN_FLOW | udp::TOKEN_FWD => nat.udp.event(&mut cx, ev.token, &mut buf),
+                _ => {}
             }
         }
-        let (mut cx, tcp) = self.split(now);
-        tcp.timers(&mut cx);
-        tcp.flush_all(&mut cx);
+        let (mut cx, nat) = self.split(now);
+        nat.tcp.timers(&mut cx);
+        nat.udp.timers(&mut cx);
+        nat.tcp.flush_all(&mut cx);
         self.events = events;
         self.read_buf = buf;
         r
