@@ -21,6 +21,7 @@ mod out;
 mod poller;
 mod sock;
 mod tcp;
+mod tftp;
 mod udp;
 
 use std::io;
@@ -52,6 +53,7 @@ use udp::UdpNat;
 pub(crate) struct Nat {
     pub tcp: TcpNat,
     pub udp: UdpNat,
+    pub tftp: tftp::TftpServer,
 }
 
 impl Nat {
@@ -325,6 +327,9 @@ impl UserNet {
             SocketAddrV4::new(dst, udp.dst_port()),
         );
         let (mut cx, nat) = self.split(now);
+        if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
+            return nat.tftp.input(&mut cx, src, udp.payload());
+        }
         nat.udp.input(&mut cx, src, dst, udp.payload())
     }
 }
@@ -384,10 +389,14 @@ impl NetBackend for UserNet {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        [self.nat.tcp.next_deadline(), self.nat.udp.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.nat.tcp.next_deadline(),
+            self.nat.udp.next_deadline(),
+            self.nat.tftp.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn poll(&mut self, now: Instant) -> io::Result<()> {
@@ -408,6 +417,7 @@ impl NetBackend for UserNet {
         let (mut cx, nat) = self.split(now);
         nat.tcp.timers(&mut cx);
         nat.udp.timers(&mut cx);
+        nat.tftp.timers(now);
         nat.tcp.flush_all(&mut cx);
         self.events = events;
         self.read_buf = buf;
