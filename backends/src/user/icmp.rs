@@ -5,14 +5,14 @@ use std::net::Ipv4Addr;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
 
-use super::config::UserConfig;
-use super::out::Output;
-use super::Verdict;
+use super::ping::PingNat;
+use super::{Ctx, Verdict};
 
-/// Handles an ICMP message from the guest at `src` to `dst`.
+/// Handles an ICMP message from the guest at `src` to `dst`: the virtual hosts answer
+/// echoes themselves, echoes to the outside go through [`PingNat`].
 pub(crate) fn input(
-    cfg: &UserConfig,
-    out: &mut Output,
+    cx: &mut Ctx,
+    ping: &mut PingNat,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     payload: &[u8],
@@ -30,14 +30,19 @@ pub(crate) fn input(
             ident,
             seq_no,
             data,
-        } if dst == cfg.host || dst == cfg.dns => {
+        } if dst == cx.cfg.host || dst == cx.cfg.dns => {
             let reply = Icmpv4Repr::EchoReply {
                 ident,
                 seq_no,
                 data,
             };
-            out.icmp4(dst, src, &reply);
+            cx.out.icmp4(dst, src, &reply);
             Verdict::Handled
+        }
+        Icmpv4Repr::EchoRequest { ident, seq_no, .. }
+            if !cx.cfg.in_net(dst) && !dst.is_broadcast() && !dst.is_multicast() =>
+        {
+            ping.echo(cx, src, dst, ident, seq_no, payload)
         }
         _ => Verdict::Ignored,
     }

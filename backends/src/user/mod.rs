@@ -18,6 +18,7 @@ mod dhcp;
 mod dns;
 mod icmp;
 mod out;
+mod ping;
 mod poller;
 mod sock;
 mod tcp;
@@ -54,11 +55,12 @@ pub(crate) struct Nat {
     pub tcp: TcpNat,
     pub udp: UdpNat,
     pub tftp: tftp::TftpServer,
+    pub ping: ping::PingNat,
 }
 
 impl Nat {
     fn flows(&self) -> usize {
-        self.tcp.len() + self.udp.len()
+        self.tcp.len() + self.udp.len() + self.ping.len()
     }
 }
 
@@ -295,7 +297,10 @@ impl UserNet {
         let data = pkt.payload();
         match pkt.next_header() {
             IpProtocol::Udp => self.udp_input(src, dst, data, now),
-            IpProtocol::Icmp => icmp::input(&self.cfg, &mut self.out, src, dst, data),
+            IpProtocol::Icmp => {
+                let (mut cx, nat) = self.split(now);
+                icmp::input(&mut cx, &mut nat.ping, src, dst, data)
+            }
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
                 nat.tcp.input(&mut cx, src, dst, data)
@@ -393,6 +398,7 @@ impl NetBackend for UserNet {
             self.nat.tcp.next_deadline(),
             self.nat.udp.next_deadline(),
             self.nat.tftp.next_deadline(),
+            self.nat.ping.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -411,6 +417,7 @@ impl NetBackend for UserNet {
                         .event(&mut cx, ev.token, ev.writable, ev.error, &mut buf)
                 }
                 udp::TOKEN_FLOW | udp::TOKEN_FWD => nat.udp.event(&mut cx, ev.token, &mut buf),
+                ping::TOKEN_PING | ping::TOKEN_RAW => nat.ping.event(&mut cx, ev.token, &mut buf),
                 _ => {}
             }
         }
@@ -418,6 +425,7 @@ impl NetBackend for UserNet {
         nat.tcp.timers(&mut cx);
         nat.udp.timers(&mut cx);
         nat.tftp.timers(now);
+        nat.ping.timers(&cx);
         nat.tcp.flush_all(&mut cx);
         self.events = events;
         self.read_buf = buf;
