@@ -17,6 +17,7 @@ mod config;
 mod dhcp;
 mod dns;
 mod icmp;
+mod ipv6;
 mod out;
 mod ping;
 mod poller;
@@ -269,6 +270,9 @@ impl UserNet {
                 arp::input(&self.cfg, &mut self.out, eth.payload())
             }
             EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
+            EthernetProtocol::Ipv6 if self.cfg.ipv6 => {
+                ipv6::input(&self.cfg, &mut self.out, src_mac, eth.payload())
+            }
             _ => Verdict::Ignored,
         }
     }

@@ -1,9 +1,6 @@
 //! Frames towards the guest: Ethernet/IP framing, checksums, the guest's MAC addresses
 //! and the bounded queue the device drains through `recv`.
 
-// The UDP and IPv6 emitters serve paths that land in the next commits.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
 

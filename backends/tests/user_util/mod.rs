@@ -315,3 +315,71 @@ pub fn wait_segs(n: &mut UserNet, g: &GuestTcp, limit: Duration) -> Vec<Seg> {
     });
     got
 }
+
+pub const GUEST_LL: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+pub const GUEST_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xfec0, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+pub const HOST_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 2);
+pub const DNS_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 3);
+
+pub fn ipv6_frame(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    proto: IpProtocol,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut p = vec![0u8; 40 + payload.len()];
+    let mut ip = Ipv6Packet::new_unchecked(&mut p[..]);
+    Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: proto,
+        payload_len: payload.len(),
+        hop_limit,
+    }
+    .emit(&mut ip);
+    ip.payload_mut().copy_from_slice(payload);
+    eth(GW_MAC, EthernetProtocol::Ipv6, &p)
+}
+
+pub fn icmp6_frame(
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    hop_limit: u8,
+    repr: &Icmpv6Repr,
+) -> Vec<u8> {
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &src,
+        &dst,
+        &mut Icmpv6Packet::new_unchecked(&mut p[..]),
+        &ChecksumCapabilities::default(),
+    );
+    ipv6_frame(src, dst, IpProtocol::Icmpv6, hop_limit, &p)
+}
+
+/// (src, dst, next header, payload, eth dst) of an IPv6 frame.
+pub fn parse_ip6(
+    f: &[u8],
+) -> Option<(
+    std::net::Ipv6Addr,
+    std::net::Ipv6Addr,
+    IpProtocol,
+    Vec<u8>,
+    EthernetAddress,
+)> {
+    let e = EthernetFrame::new_checked(f).ok()?;
+    if e.ethertype() != EthernetProtocol::Ipv6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(e.payload()).ok()?;
+    Some((
+        ip.src_addr(),
+        ip.dst_addr(),
+        ip.next_header(),
+        ip.payload().to_vec(),
+        e.dst_addr(),
+    ))
+}
