@@ -76,6 +76,7 @@ fn guest_send(n: &mut UserNet, g: &mut GuestTcp, data: &[u8], ws: u8, cap: usize
             sent += k;
         }
         pump(n, Duration::from_millis(50), |n| n.has_pending());
+        let before = acked;
         for f in drain(n) {
             if let Some(s) = parse_tcp(&f) {
                 if g.owns(&s) {
@@ -90,6 +91,12 @@ fn guest_send(n: &mut UserNet, g: &mut GuestTcp, data: &[u8], ws: u8, cap: usize
                     }
                 }
             }
+        }
+        if acked == before && g.seq != acked {
+            // No progress this round: what was sent beyond the window was dropped, so
+            // go back to the first unacknowledged byte, as the guest's TCP would.
+            g.seq = acked;
+            sent = acked.wrapping_sub(base) as usize;
         }
     }
     (max_wnd, min_wnd)
@@ -281,26 +288,75 @@ fn restrict_on_refuses_and_flow_limit_refuses() {
 fn window_never_exceeds_buffer_and_reopens() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
+    // A small receive buffer on the host side, so the host socket fills quickly.
+    {
+        use std::os::fd::AsRawFd;
+        let v: libc::c_int = 4096;
+        // SAFETY: valid int option on a valid socket; accepted sockets inherit it.
+        let r = unsafe {
+            libc::setsockopt(
+                server.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &v as *const _ as *const libc::c_void,
+                4,
+            )
+        };
+        assert_eq!(r, 0);
+    }
     let mut cfg = UserConfig::default();
     cfg.limits.tcp_buffer = 16 * 1024;
     let cap = cfg.limits.tcp_buffer;
     let mut n = UserNet::new(cfg).unwrap();
     let (mut g, ws) = connect(&mut n, port, 40006);
     let conn = accept(&server);
-    // 6 MB exceeds what loopback socket buffers absorb while the host does not read,
-    // so the flow's own buffer fills and its window must close, not overflow.
-    let up = pattern(6 << 20, 0x33);
-    let want = up.len();
+    // Nobody reads on the host: the loopback socket buffers fill, then the flow's own
+    // buffer, and the window must close rather than overflow (bounded: 64 MB at most).
+    let chunk = [0x33u8; 1460];
+    let mut acked = g.seq;
+    let mut wnd: u32 = 1460;
+    let mut sent: usize = 0;
+    let mut closed = false;
+    let end = Instant::now() + T;
+    while !closed && sent < (64 << 20) && Instant::now() < end {
+        while g.seq.wrapping_sub(acked) < wnd {
+            let k = ((wnd - g.seq.wrapping_sub(acked)) as usize).min(chunk.len());
+            n.send(&g.data(&chunk[..k])).unwrap();
+            sent += k;
+        }
+        pump(&mut n, Duration::from_millis(20), |n| n.has_pending());
+        for f in drain(&mut n) {
+            if let Some(s) = parse_tcp(&f).filter(|s| g.owns(s)) {
+                let w = u32::from(s.wnd) << ws;
+                assert!(w as usize <= cap, "window {w} beyond the buffer {cap}");
+                acked = s.ack.unwrap();
+                wnd = w;
+                closed |= w == 0;
+            }
+        }
+    }
+    assert!(
+        closed,
+        "the window closed while the host did not read (sent {sent}, wnd {wnd}, inflight {})",
+        g.seq.wrapping_sub(acked)
+    );
+    assert_eq!(
+        acked, g.seq,
+        "everything sent within the window was accepted"
+    );
+    // Now the host reads: the window reopens and the rest flows, in order.
+    let tail = pattern(200_000, 0x33);
+    let want = sent + tail.len();
     let mut reader = conn.try_clone().unwrap();
     let t = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(300));
         let mut v = vec![0u8; want];
         reader.read_exact(&mut v).map(|_| v)
     });
-    let (max_wnd, min_wnd) = guest_send(&mut n, &mut g, &up, ws, cap);
+    let (max_wnd, _) = guest_send(&mut n, &mut g, &tail, ws, cap);
     assert!(max_wnd as usize <= cap);
-    assert_eq!(min_wnd, 0, "the window closed while the host did not read");
-    assert!(t.join().unwrap().unwrap() == up, "upload corrupted");
+    let got = t.join().unwrap().unwrap();
+    assert!(got[..sent].iter().all(|&b| b == 0x33));
+    assert!(got[sent..] == tail[..], "upload corrupted");
 }
 
 #[test]
@@ -444,4 +500,61 @@ fn malformed_tcp_is_counted() {
     n.send(&bad).unwrap();
     assert_eq!(n.stats().malformed, 3);
     assert!(drain(&mut n).is_empty());
+}
+
+fn fd_readable(fd: std::os::fd::RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+}
+
+#[test]
+fn burst_work_is_deferred_but_signalled_on_the_poll_fd() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut n = net();
+    let (mut g, _) = connect(&mut n, port, 40012);
+    let mut conn = accept(&server);
+    pump(&mut n, Duration::from_millis(50), |_| false);
+    drain(&mut n);
+    let fd = n.poll_fd().unwrap();
+    assert!(!fd_readable(fd), "idle backend: poll fd quiet");
+    n.send(&g.data_more(b"part1")).unwrap();
+    n.send(&g.data_more(b"part2")).unwrap();
+    assert!(fd_readable(fd), "deferred ACK/write signalled");
+    assert!(n.has_pending());
+    n.poll(Instant::now()).unwrap();
+    let acks: Vec<Seg> = drain(&mut n).iter().filter_map(|f| parse_tcp(f)).collect();
+    assert_eq!(acks.len(), 1, "one ACK for the burst");
+    assert_eq!(acks[0].ack, Some(g.seq));
+    let mut buf = [0u8; 10];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"part1part2");
+    assert!(!fd_readable(fd));
+}
+
+#[test]
+fn dns_over_tcp_reaches_the_resolver() {
+    let resolver = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = UserConfig {
+        dns_resolvers: vec![resolver.local_addr().unwrap()],
+        ..UserConfig::default()
+    };
+    let mut n = UserNet::new(cfg).unwrap();
+    let mut g = GuestTcp::new(40013, (DNS, 53));
+    n.send(&g.syn()).unwrap();
+    let segs = wait_segs(&mut n, &g, T);
+    assert!(segs[0].syn && !segs[0].rst);
+    g.seq += 1;
+    g.ack = segs[0].seq.wrapping_add(1);
+    n.send(&g.ack_only()).unwrap();
+    let mut conn = accept(&resolver);
+    n.send(&g.data(b"\x00\x02hi")).unwrap();
+    let mut buf = [0u8; 4];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"\x00\x02hi");
 }

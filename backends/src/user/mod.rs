@@ -360,6 +360,10 @@ impl NetBackend for UserNet {
         }
         let v = self.input(frame, Instant::now());
         self.account(v);
+        if self.nat.tcp.has_output() {
+            // ACKs and host writes wait for the end of the burst: make sure `poll` runs.
+            self.poller.kick();
+        }
         Ok(())
     }
 
@@ -413,6 +417,7 @@ impl NetBackend for UserNet {
         let mut events = std::mem::take(&mut self.events);
         let mut buf = std::mem::take(&mut self.read_buf);
         let r = self.poller.ready(&mut events, EVENTS_PER_POLL);
+        self.poller.clear_kick();
         for ev in &events {
             let (mut cx, nat) = self.split(now);
             match ev.token & !0xffff_ffff {

@@ -14,10 +14,15 @@ pub(crate) struct Event {
     pub error: bool,
 }
 
-/// A level-triggered epoll set.
+/// The token of the poller's own wake-up eventfd.
+pub(crate) const TOKEN_KICK: u64 = 7 << 32;
+
+/// A level-triggered epoll set, plus an eventfd that makes it readable when deferred
+/// work is waiting for `poll`.
 #[derive(Debug)]
 pub(crate) struct Poller {
     fd: OwnedFd,
+    kick: OwnedFd,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -33,9 +38,28 @@ impl Poller {
         // SAFETY: epoll_create1 has no memory arguments; the result is checked.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: fd is a fresh descriptor we own.
-        Ok(Poller {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: eventfd has no memory arguments; the result is checked.
+        let kick = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: kick is a fresh descriptor we own.
+        let kick = unsafe { OwnedFd::from_raw_fd(kick) };
+        let p = Poller { fd, kick };
+        p.add(p.kick.as_raw_fd(), TOKEN_KICK, true, false)?;
+        Ok(p)
+    }
+
+    /// Makes the epoll fd readable until [`Poller::clear_kick`].
+    pub fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64; EAGAIN (counter full) is harmless.
+        let _ = unsafe { libc::write(self.kick.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the wake-up eventfd.
+    pub fn clear_kick(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64; EAGAIN (not kicked) is harmless.
+        let _ = unsafe { libc::read(self.kick.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
     }
 
     pub fn fd(&self) -> RawFd {

@@ -39,6 +39,9 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Stop queueing data segments for the guest above this many queued frames, keeping room
 /// for ACKs and other traffic; [`TcpNat::flush_all`] resumes once the device drains.
 const QUEUE_HIGH_WATER: usize = 1024;
+/// Guest data is written to the host at once when a segment carries PSH or FIN or this
+/// much is buffered; otherwise at the end of the burst (fewer system calls).
+const WRITE_BATCH: usize = 32 * 1024;
 
 fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -94,6 +97,8 @@ struct Flow {
     dupacks: u8,
     ack_due: bool,
     last_adv: u32,
+    /// Right edge of the window last advertised (sequence number).
+    adv_edge: u32,
     ack_queued: bool,
     interest: (bool, bool),
     registered: bool,
@@ -129,6 +134,7 @@ impl Flow {
             dupacks: 0,
             ack_due: false,
             last_adv: 0,
+            adv_edge: 0,
             ack_queued: false,
             interest: (false, false),
             registered: false,
@@ -164,7 +170,8 @@ pub(crate) struct TcpNat {
     listeners: Vec<(std::net::TcpListener, SocketAddrV4)>,
     /// Some flow stopped sending because the guest queue was full.
     pub flush_wanted: bool,
-    /// Flows owing the guest an ACK (sent when the device next takes frames).
+    /// Flows owing the guest an ACK, and possibly the host a write: done at the end of
+    /// the burst by [`TcpNat::flush_all`].
     ack_list: Vec<usize>,
     isn: u32,
     /// Connections refused for lack of resources.
@@ -409,7 +416,8 @@ impl TcpNat {
             on_ack(cx, f, seg);
             on_data(f, seg, cap);
         }
-        self.after_guest_segment(cx, id);
+        let push = matches!(seg.control, TcpControl::Psh | TcpControl::Fin);
+        self.after_guest_segment(cx, id, push);
     }
 
     fn established(&mut self, cx: &mut Ctx, id: usize, send_ack: bool) {
@@ -429,8 +437,16 @@ impl TcpNat {
     }
 
     /// Moves data after a guest segment: into the host socket, out to the guest.
-    fn after_guest_segment(&mut self, cx: &mut Ctx, id: usize) {
-        self.write_host(cx, id);
+    fn after_guest_segment(&mut self, cx: &mut Ctx, id: usize, push: bool) {
+        let batch_full = self.flows[id]
+            .as_ref()
+            .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
+        if push || batch_full {
+            self.write_host(cx, id);
+        } else if let Some(f) = self.flows[id].as_mut() {
+            // Written by flush_all at the end of the burst, before the ACK goes out.
+            f.ack_due = true;
+        }
         self.send_guest(cx, id, usize::MAX);
         let Some(f) = self.flows[id].as_ref() else {
             return;
@@ -598,9 +614,23 @@ impl TcpNat {
         for id in std::mem::take(&mut self.ack_list) {
             if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
                 f.ack_queued = false;
+                if !f.ack_due {
+                    continue;
+                }
+            }
+            if self.flows[id]
+                .as_ref()
+                .is_some_and(|f| !f.to_host.is_empty())
+            {
+                self.write_host(cx, id);
+            }
+            if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
                 if f.ack_due {
                     emit(cx, f, TcpControl::None, f.snd_nxt, &[], cap);
                 }
+            }
+            if self.flows[id].as_ref().is_some_and(Flow::done) {
+                self.remove(cx, id);
             }
         }
     }
@@ -902,9 +932,20 @@ fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
 
 /// Emits a segment of flow `f` carrying the current ACK and window.
 fn emit(cx: &mut Ctx, f: &mut Flow, control: TcpControl, seq: u32, payload: &[u8], cap: usize) {
-    let wnd = f.window(cap);
+    let free = f.window(cap);
+    // Receiver silly-window avoidance (RFC 1122 4.2.3.3): keep the right edge where it
+    // was until it can move by a full segment (or half the buffer); never shrink it.
+    let cur = f.adv_edge.wrapping_sub(f.rcv_nxt);
+    let cur = if (cur as i32) < 0 { 0 } else { cur.min(free) };
+    let step = (f.mss as u32).min(cap as u32 / 2);
+    let wnd = if free.saturating_sub(cur) >= step {
+        free
+    } else {
+        cur
+    };
     let scaled = (wnd >> f.our_ws).min(65535);
     f.last_adv = scaled << f.our_ws;
+    f.adv_edge = f.rcv_nxt.wrapping_add(f.last_adv);
     f.ack_due = false;
     let repr = TcpRepr {
         src_port: f.key.remote.port(),

@@ -284,6 +284,13 @@ impl GuestTcp {
         f
     }
 
+    /// A data segment without PSH (more follows).
+    pub fn data_more(&mut self, payload: &[u8]) -> Vec<u8> {
+        let f = self.build(TcpControl::None, true, payload, false);
+        self.seq = self.seq.wrapping_add(payload.len() as u32);
+        f
+    }
+
     pub fn fin(&mut self) -> Vec<u8> {
         let f = self.build(TcpControl::Fin, true, &[], false);
         self.seq = self.seq.wrapping_add(1);
