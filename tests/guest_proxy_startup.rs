@@ -55,10 +55,8 @@ impl NicDevice<GuestMemoryMmap> for ProbeTarget {
     }
     fn bar_write(&mut self, _bar: u8, _offset: u64, _size: u8, _value: u32) {}
     fn set_memory(&mut self, mem: GuestMemoryMmap) {
-        self.seen.lock().unwrap().ram_bytes = mem
-            .iter()
-            .map(vm_memory::GuestMemoryRegion::len)
-            .sum();
+        self.seen.lock().unwrap().ram_bytes =
+            mem.iter().map(vm_memory::GuestMemoryRegion::len).sum();
     }
     fn can_receive(&self) -> bool {
         false

@@ -44,6 +44,7 @@ console="${log:-$tmp/console.log}"
 server_log="$tmp/server.log"
 qemu_pid=""
 server_pid=""
+launcher_pid=""
 
 end_pid() { # end_pid PID: TERM, then KILL after 2 s; reaps it if it is our child.
     local pid="$1" i=0
@@ -56,6 +57,7 @@ end_pid() { # end_pid PID: TERM, then KILL after 2 s; reaps it if it is our chil
 cleanup() {
     end_pid "$qemu_pid"
     end_pid "$server_pid"
+    end_pid "$launcher_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -71,13 +73,16 @@ case "$nic" in
     vm-nic)
         bin="${VMNIC_BIN:-$root/target/debug/vm-nic}"
         [ -x "$bin" ] || { echo "run.sh: $bin not found; build it or set VMNIC_BIN" >&2; exit 2; }
-        RUST_LOG="${RUST_LOG:-info}" perl "$here/socketpair-exec.pl" "$tmp/server.pid" \
+        RUST_LOG="${RUST_LOG:-info}" perl "$here/socketpair-exec.pl" "$tmp/pids" \
             "$bin" remote --fd '{fd}' "$@" -- \
             "${qemu[@]}" -device 'x-pci-proxy-dev,id=nic0,fd={fd}' 2>"$server_log" &
-        qemu_pid=$!
+        launcher_pid=$!
         i=0
-        while [ ! -s "$tmp/server.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        server_pid="$(cat "$tmp/server.pid" 2>/dev/null || true)"
+        while [ ! -s "$tmp/pids" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        read -r server_pid qemu_pid <"$tmp/pids" || {
+            echo "run.sh: could not start vm-nic remote and QEMU" >&2
+            exit 1
+        }
         ;;
     qemu)
         "${qemu[@]}" "$@" 2>"$server_log" &
@@ -87,15 +92,20 @@ case "$nic" in
 esac
 
 timed_out=0
+server_rc=none
 deadline=$(( $(date +%s) + timeout ))
 while kill -0 "$qemu_pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then timed_out=1; break; fi
+    # The server must outlive QEMU: if it stops first the device is gone, so stop the guest.
+    if [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null; then
+        server_rc=died
+        break
+    fi
     sleep 0.2
 done
 end_pid "$qemu_pid"; qemu_pid=""
 # The server exits by itself when QEMU closes the socket; give it 3 s.
-server_rc=none
-if [ -n "$server_pid" ]; then
+if [ -n "$server_pid" ] && [ "$server_rc" = none ]; then
     i=0
     while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
     if kill -0 "$server_pid" 2>/dev/null; then server_rc=hung; else server_rc=exited; fi
@@ -103,9 +113,13 @@ if [ -n "$server_pid" ]; then
 fi
 elapsed=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
 
-if [ -s "$server_log" ]; then sed 's/^/VMNIC-HOST /' "$server_log"; fi
+if [ -s "$server_log" ]; then head -n 40 "$server_log" | sed 's/^/VMNIC-HOST /'; fi
 tr -d '\r' <"$console" | grep -a '^VMNIC-' || true
 echo "VMNIC-RESULT host_seconds=$elapsed host_timeout=$timed_out server=$server_rc"
+if [ "$server_rc" = died ]; then
+    echo "run.sh: vm-nic remote stopped before the guest finished (see VMNIC-HOST lines)" >&2
+    exit 1
+fi
 if [ "$timed_out" = 1 ]; then
     echo "--- guest console (timed out) ---" >&2
     tail -n 60 "$console" >&2

@@ -3,14 +3,16 @@
 #
 # Connects two programs with a Unix socketpair, the way QEMU's x-pci-proxy-dev expects
 # its device server: every `{fd}` in SERVER-ARGV becomes the number of the server's end,
-# every `{fd}` in CLIENT-ARGV the number of the client's end. The server is forked (its
-# PID is written to PIDFILE); this process then becomes the client (same PID), so the
-# caller knows both PIDs and can end each one itself. Perl's Socket is in perl-base,
-# which every Debian system has.
+# every `{fd}` in CLIENT-ARGV the number of the client's end. Both are started as children
+# of this process, which writes "SERVER-PID CLIENT-PID" to PIDFILE (so the caller can end
+# each by its PID), reaps them as they exit (so an exited one never lingers as a zombie
+# that still answers `kill -0`) and exits once both are gone. Perl's Socket module is in
+# perl-base, which every Debian system has.
 use strict;
 use warnings;
 use Socket;
 use Fcntl;
+use POSIX ();
 
 my $pidfile = shift @ARGV or die "usage: $0 PIDFILE SERVER... -- CLIENT...\n";
 my @server;
@@ -30,14 +32,28 @@ for my $fh ($srv, $cli) {
 my $sfd = fileno($srv);
 my $cfd = fileno($cli);
 
-my $pid = fork();
-die "fork: $!\n" unless defined $pid;
-if ($pid == 0) {
-    close($cli);
-    exec(map { s/\{fd\}/$sfd/gr } @server) or die "exec $server[0]: $!\n";
+sub start {
+    my ($keep, $drop, $fd, @argv) = @_;
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        close($drop);
+        exec(map { s/\{fd\}/$fd/gr } @argv) or POSIX::_exit(127);
+    }
+    return $pid;
 }
+
+my $server_pid = start($srv, $cli, $sfd, @server);
+my $client_pid = start($cli, $srv, $cfd, @client);
 close($srv);
-open(my $pf, '>', $pidfile) or die "$pidfile: $!\n";
-print $pf "$pid\n";
+close($cli);
+open(my $pf, '>', "$pidfile.tmp") or die "$pidfile: $!\n";
+print $pf "$server_pid $client_pid\n";
 close($pf);
-exec(map { s/\{fd\}/$cfd/gr } @client) or die "exec $client[0]: $!\n";
+rename("$pidfile.tmp", $pidfile) or die "$pidfile: $!\n";
+my $left = 2;
+while ($left > 0) {
+    my $pid = waitpid(-1, 0);
+    last if $pid < 0;
+    $left-- if $pid == $server_pid || $pid == $client_pid;
+}
