@@ -20,7 +20,14 @@ mkdir -p "$work" "$cache/kernel" "$cache/userland"
 cd "$work"
 
 # The kernel package the linux-image-amd64 metapackage points at (linux-image-6.1.0-N-amd64).
-kpkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+find_kernel() {
+    apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+kpkg="$(find_kernel)"
+if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
+    apt-get update -q >&2
+    kpkg="$(find_kernel)"
+fi
 if [ -z "$kpkg" ]; then
     echo "fetch.sh: cannot find the kernel package behind linux-image-amd64 (run apt-get update?)" >&2
     exit 1
