@@ -701,6 +701,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any header and payload decode to a message or an error, never a panic, and a
+        /// header is only accepted with exactly its command's payload size.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            h in proptest::array::uniform16(proptest::num::u8::ANY),
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            command in -2i32..10,
+        ) {
+            if let Ok((c, len)) = parse_header(&h) {
+                proptest::prop_assert_eq!(payload_len(c), Some(len));
+            }
+            let _ = decode(command, &payload, Vec::new());
+        }
+    }
+
     #[test]
     fn too_many_fds_are_refused() {
         let (a, b) = pair();
