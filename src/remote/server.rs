@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,6 +103,14 @@ pub struct Stats {
     pub rx_frames: u64,
 }
 
+/// Which descriptors a poll found ready.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ready {
+    qemu: bool,
+    resample: bool,
+    backend: bool,
+}
+
 /// One NIC served to one QEMU proxy connection.
 pub struct Server {
     sock: UnixStream,
@@ -185,59 +193,18 @@ impl Server {
     pub fn run(&mut self) -> Result<Stats, ServerError> {
         loop {
             self.service();
-            let timeout = self.poll_timeout();
-            let want_rx = self.wants_rx();
-            let backend_fd = if want_rx {
-                self.nic.backend().poll_fd()
-            } else {
-                None
-            };
-            let (sock_ev, resample_ev, backend_ev) = {
-                let mut fds = vec![PollFd::new(&self.sock, PollFlags::IN)];
-                if let Some(r) = &self.resample {
-                    fds.push(PollFd::new(r, PollFlags::IN));
-                }
-                // SAFETY: the backend owns this descriptor and keeps it open for its own
-                // lifetime, which spans this poll; it is only borrowed for the call.
-                let borrowed =
-                    backend_fd.map(|fd| unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
-                if let Some(b) = &borrowed {
-                    fds.push(PollFd::new(b, PollFlags::IN));
-                }
-                let ts = rustix::event::Timespec {
-                    tv_sec: timeout.as_secs() as i64,
-                    tv_nsec: timeout.subsec_nanos() as _,
-                };
-                match poll(&mut fds, Some(&ts)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(ServerError::Io(e.into())),
-                }
-                let sock_ev = fds[0].revents();
-                let mut i = 1;
-                let resample_ev = if self.resample.is_some() {
-                    i += 1;
-                    fds[i - 1].revents()
-                } else {
-                    PollFlags::empty()
-                };
-                let backend_ev = if borrowed.is_some() {
-                    fds[i].revents()
-                } else {
-                    PollFlags::empty()
-                };
-                (sock_ev, resample_ev, backend_ev)
-            };
-            if resample_ev.contains(PollFlags::IN) {
+            let ready = self.wait(self.poll_timeout())?;
+            if ready.resample {
                 if let Some(r) = &self.resample {
                     self.irq.resample(r.as_fd());
                 }
             }
-            if !backend_ev.is_empty() {
+            if ready.backend {
                 if let Err(e) = self.nic.backend_mut().poll(Instant::now()) {
                     log::warn!("backend {}: {e}", self.nic.backend().kind());
                 }
             }
-            if !sock_ev.is_empty() {
+            if ready.qemu {
                 match protocol::read_message(&self.sock)? {
                     None => {
                         log::info!("QEMU closed the connection; stopping");
@@ -247,6 +214,47 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Sleeps until the QEMU socket, the resample fd or — while the NIC can take a frame —
+    /// the backend's descriptor is ready, or `timeout` passes.
+    fn wait(&self, timeout: Duration) -> Result<Ready, ServerError> {
+        let backend_fd = if self.wants_rx() {
+            self.nic.backend().poll_fd()
+        } else {
+            None
+        };
+        // SAFETY: the backend owns this descriptor and keeps it open for its own lifetime,
+        // which spans this call; it is only borrowed for the poll.
+        let backend_fd = backend_fd.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+        let mut fds = vec![PollFd::new(&self.sock, PollFlags::IN)];
+        let resample_at = self.resample.as_ref().map(|r| {
+            fds.push(PollFd::new(r, PollFlags::IN));
+            fds.len() - 1
+        });
+        let backend_at = backend_fd.as_ref().map(|b| {
+            fds.push(PollFd::new(b, PollFlags::IN));
+            fds.len() - 1
+        });
+        let ts = rustix::event::Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok(Ready::default()),
+            Err(e) => return Err(ServerError::Io(e.into())),
+        }
+        let ready = |at: Option<usize>| at.is_some_and(|i| !fds[i].revents().is_empty());
+        // The resample eventfd is read in blocking mode (its file description is shared
+        // with QEMU, so its flags are left alone): only read it when it says readable.
+        let readable =
+            |at: Option<usize>| at.is_some_and(|i| fds[i].revents().contains(PollFlags::IN));
+        Ok(Ready {
+            qemu: ready(Some(0)),
+            resample: readable(resample_at),
+            backend: ready(backend_at),
+        })
     }
 
     /// Handles one message and sends its reply, if it has one.
