@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result: Result<(), String> = match cmd.as_str() {
         "run" => run(rest),
-        "remote" => Err("`remote` is not implemented yet".into()),
+        "remote" => vm_nic::remote::main(rest),
         "switch" => Err("`switch` is not implemented yet".into()),
         "-V" | "--version" => {
             println!("vm-nic {}", env!("CARGO_PKG_VERSION"));
@@ -83,7 +83,6 @@ fn main() -> ExitCode {
         }
         _ => return usage(),
     };
-    let _ = rest;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
