@@ -125,17 +125,29 @@ fn icmp_echo(dst_mac: [u8; 6], seq: u16, data: &[u8]) -> Vec<u8> {
 }
 
 /// Receives until `pick` accepts a frame, answering the kernel's ARP requests for
-/// OUR_IP meanwhile (frames from the namespace to vm-nic).
-fn recv_until<T>(t: &mut dyn NetBackend, mut pick: impl FnMut(&[u8]) -> Option<T>) -> (T, u32) {
+/// OUR_IP meanwhile (frames from the namespace to vm-nic). `request`, if given, is sent
+/// now and again every 250 ms: links that were just created may drop the first frames.
+fn recv_until<T>(
+    t: &mut dyn NetBackend,
+    request: Option<&[u8]>,
+    mut pick: impl FnMut(&[u8]) -> Option<T>,
+) -> (T, u32) {
     let mut buf = vec![0u8; 70000];
     let end = Instant::now() + TIMEOUT;
+    let mut next_send = Instant::now();
     let mut arp_answered = 0;
+    let mut seen: Vec<String> = Vec::new();
     while Instant::now() < end {
+        if let Some(r) = request.filter(|_| Instant::now() >= next_send) {
+            t.send(r).unwrap();
+            next_send = Instant::now() + Duration::from_millis(250);
+        }
         let Some(n) = t.recv(&mut buf).unwrap() else {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
         let f = &buf[..n];
+        seen.push(format!("{n}: {:02x?}", &f[..n.min(48)]));
         if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1] && f[38..42] == OUR_IP {
             let mac: [u8; 6] = f[22..28].try_into().unwrap();
             let ipa: [u8; 4] = f[28..32].try_into().unwrap();
@@ -147,20 +159,25 @@ fn recv_until<T>(t: &mut dyn NetBackend, mut pick: impl FnMut(&[u8]) -> Option<T
             return (v, arp_answered);
         }
     }
-    panic!("expected frame did not arrive within {TIMEOUT:?}");
+    let last = &seen[seen.len().saturating_sub(8)..];
+    panic!(
+        "expected frame did not arrive within {TIMEOUT:?}; {} frames seen, last: {last:#?}; {:?}",
+        seen.len(),
+        t.counters()
+    );
 }
 
 /// ARP for the peer, then ICMP echo: returns the peer's MAC.
 fn arp_and_ping(t: &mut dyn NetBackend) -> [u8; 6] {
-    t.send(&arp(1, OUR_MAC, OUR_IP, [0; 6], PEER_IP)).unwrap();
-    let (peer_mac, _) = recv_until(t, |f| {
+    let request = arp(1, OUR_MAC, OUR_IP, [0; 6], PEER_IP);
+    let (peer_mac, _) = recv_until(t, Some(&request), |f| {
         (f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2] && f[28..32] == PEER_IP)
             .then(|| f[22..28].try_into().unwrap())
     });
     for seq in 1..=3u16 {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * seq as u32) as u8).collect();
-        t.send(&icmp_echo(peer_mac, seq, &data)).unwrap();
-        recv_until(t, |f| {
+        let echo = icmp_echo(peer_mac, seq, &data);
+        recv_until(t, Some(&echo), |f| {
             let ok = f.len() == 14 + 20 + 8 + data.len()
                 && f[12..14] == [8, 0]
                 && f[23] == 1
@@ -313,7 +330,7 @@ fn vnet_hdr_frames_and_gso_reach_the_namespace() {
         };
         t.send_gso(&hdr, &frame).unwrap();
         let acked = seq.wrapping_add(3000).to_be_bytes();
-        recv_until(&mut t, |f| {
+        recv_until(&mut t, None, |f| {
             let rst_all = f.len() >= 54
                 && f[12..14] == [8, 0]
                 && f[23] == 6
