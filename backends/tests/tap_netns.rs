@@ -66,8 +66,13 @@ fn ip(args: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes an executable script under a name no other test uses (tests run in parallel;
+/// rewriting a script another test is executing would fail with ETXTBSY).
 fn write_script(name: &str, body: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("vmnic-tap-{}-{name}", std::process::id()));
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("vmnic-tap-{}-{n}-{name}", std::process::id()));
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
@@ -277,6 +282,7 @@ fn multiqueue_opens_n_queues_and_receives_from_all() {
             sndbuf: Some(1 << 20),
         };
         let mut t = TapBackend::open(&cfg).unwrap();
+        std::fs::remove_file(cfg.script.as_ref().unwrap()).unwrap();
         assert_eq!(t.queue_count(), 4);
         assert!(ip("-d link show vmmq0").contains("multi_queue"));
         // Descriptors of this process attached to the interface.
@@ -301,6 +307,7 @@ fn vnet_hdr_frames_and_gso_reach_the_namespace() {
             ..TapConfig::default()
         };
         let mut t = TapBackend::open(&cfg).unwrap();
+        std::fs::remove_file(cfg.script.as_ref().unwrap()).unwrap();
         assert!(t.has_vnet_hdr());
         let peer_mac = arp_and_ping(&mut t);
         // One 3000-byte TCP segment (no ACK flag) to a closed port, handed to the kernel
