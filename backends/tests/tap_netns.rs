@@ -374,17 +374,23 @@ fn bridge_builtin_attaches_the_tap() {
 struct BridgeAcl {
     path: &'static Path,
     old: Option<String>,
+    made_dir: bool,
 }
 
 impl BridgeAcl {
     fn allow(br: &str) -> Self {
         let path = Path::new("/etc/qemu/bridge.conf");
         let old = std::fs::read_to_string(path).ok();
+        let made_dir = !Path::new("/etc/qemu").exists();
         std::fs::create_dir_all("/etc/qemu").unwrap();
         let mut new = old.clone().unwrap_or_default();
         new.push_str(&format!("\nallow {br}\n"));
         std::fs::write(path, new).unwrap();
-        BridgeAcl { path, old }
+        BridgeAcl {
+            path,
+            old,
+            made_dir,
+        }
     }
 }
 
@@ -393,6 +399,9 @@ impl Drop for BridgeAcl {
         match &self.old {
             Some(s) => std::fs::write(self.path, s).unwrap(),
             None => std::fs::remove_file(self.path).unwrap(),
+        }
+        if self.made_dir {
+            std::fs::remove_dir("/etc/qemu").unwrap();
         }
     }
 }
