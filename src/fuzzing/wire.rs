@@ -285,7 +285,7 @@ mod tests {
         let mut s = Vec::new();
         for len in [0u32, 5, 300] {
             s.extend_from_slice(&len.to_be_bytes());
-            s.extend(std::iter::repeat(len as u8).take(len as usize));
+            s.extend(std::iter::repeat_n(len as u8, len as usize));
         }
         let (frames, err) = reference_frames(&s);
         assert_eq!((frames.len(), err), (3, None));
