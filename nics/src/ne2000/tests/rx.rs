@@ -183,3 +183,26 @@ fn boundary_one_below_pstart_is_linux_empty_ring() {
     let got = b.drv.receive();
     assert_eq!(got.len(), 1);
 }
+
+#[test]
+fn overflow_ends_when_the_host_moves_bnry() {
+    let mut b = running();
+    let f = frame(MAC, 1514, 7);
+    for _ in 0..20 {
+        if b.rx(&f) == RxOutcome::NoBuffer {
+            break;
+        }
+    }
+    assert_eq!(
+        b.drv.inb(EN0_ISR) & ENISR_RESET,
+        ENISR_RESET,
+        "overflow sets RST"
+    );
+    assert!(!b.dev().can_receive());
+    // Removing one packet (a BNRY write) resumes the receiver without a restart.
+    let got = b.drv.receive();
+    assert!(!got.is_empty());
+    assert_eq!(b.drv.inb(EN0_ISR) & ENISR_RESET, 0);
+    assert!(b.dev().can_receive());
+    assert_eq!(b.rx(&f), RxOutcome::Accepted);
+}
