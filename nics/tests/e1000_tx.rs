@@ -344,3 +344,19 @@ fn tx_statistics() {
     assert_eq!(r.r(0x40f0), 1, "MPTC");
     assert_eq!(r.r(0x40dc), 2, "PTC127");
 }
+
+#[test]
+fn context_descriptor_mid_packet_applies_to_the_next_packet() {
+    // Found by the property test: a TSO packet whose context changes to a smaller
+    // header + MSS in the middle used to underflow the segment room.
+    let mut r = rig();
+    let f = ipv4_frame([0x02, 1, 2, 3, 4, 5], 6, &[7; 3000]);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (3000, TSE | 3, 54, 1000));
+    data_desc(&r, 1, TX_BUF, &f[..800], TSE, 3);
+    ctx_desc(&r, 2, (14, 24, 33), (34, 50, 0), (10, TSE | 3, 20, 10));
+    data_desc(&r, 3, TX_BUF + 0x1000, &f[800..], EOP | TSE, 3);
+    r.w(TDT, 4);
+    let segs = r.net.take_sent();
+    assert_eq!(segs.len(), 3, "segmented with the packet's own context");
+    assert!(segs.iter().all(|s| s.len() <= 54 + 1000));
+}

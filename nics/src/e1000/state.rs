@@ -51,6 +51,8 @@ pub struct E1000State {
     pub irq_level: bool,
     /// The last TX context descriptor.
     pub tx_context: Context,
+    /// The context latched by the packet in progress.
+    pub tx_packet_context: Context,
     /// Bytes of a packet being assembled.
     pub tx_packet: Vec<u8>,
     /// Saved TSO header.
@@ -116,6 +118,7 @@ impl<M: GuestMemory> E1000<M> {
             last_assert: t.last_assert,
             irq_level: self.intx.requested(),
             tx_context: self.tx.ctx,
+            tx_packet_context: self.tx.pkt,
             tx_packet: self.tx.frame[..self.tx.len].to_vec(),
             tso_hdr: self.tx.tso_hdr.to_vec(),
             tx_flags: [self.tx.in_packet, self.tx.tse, self.tx.gso, self.tx.discard],
@@ -176,6 +179,7 @@ impl<M: GuestMemory> E1000<M> {
         d.timers.tadv = timer_at(tadv);
         d.timers.last_assert = state.last_assert;
         d.tx.ctx = state.tx_context;
+        d.tx.pkt = state.tx_packet_context;
         d.tx.len = state.tx_packet.len();
         d.tx.frame[..d.tx.len].copy_from_slice(&state.tx_packet);
         d.tx.tso_hdr.copy_from_slice(&state.tso_hdr);

@@ -52,6 +52,9 @@ pub mod popts {
 pub struct TxEngine {
     /// The last context descriptor.
     pub ctx: Context,
+    /// The context the packet in progress uses, latched at its first data descriptor (a
+    /// context descriptor arriving mid-packet applies to the next packet).
+    pub pkt: Context,
     /// Packet assembly buffer, always [`FRAME_CAPACITY`] bytes long; `len` are used.
     pub frame: Vec<u8>,
     /// Bytes of `frame` in use.
@@ -83,6 +86,7 @@ impl TxEngine {
     pub fn new() -> Self {
         TxEngine {
             ctx: Context::default(),
+            pkt: Context::default(),
             frame: vec![0; FRAME_CAPACITY],
             len: 0,
             out: Vec::with_capacity(FRAME_CAPACITY + 4),
@@ -217,6 +221,7 @@ impl<M: GuestMemory> E1000<M> {
 
     fn start_packet(&mut self, tse: bool, popts: u8) {
         let ctx = self.tx.ctx;
+        self.tx.pkt = ctx;
         self.tx.in_packet = true;
         self.tx.popts = popts;
         if tse {
@@ -244,7 +249,7 @@ impl<M: GuestMemory> E1000<M> {
             self.tx.vlan = Some((upper >> 16) as u16);
         }
         let seg_limit = if self.tx.tse && !self.tx.gso {
-            self.tx.ctx.hdrlen as usize + self.tx.ctx.mss as usize
+            self.tx.pkt.hdrlen as usize + self.tx.pkt.mss as usize
         } else {
             FRAME_CAPACITY
         };
@@ -278,7 +283,7 @@ impl<M: GuestMemory> E1000<M> {
 
     /// Sends the TSO segment in the buffer and restores the header for the next one.
     fn tso_segment(&mut self, last: bool) {
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let hdr = (ctx.hdrlen as usize).min(self.tx.len);
         if self.tx.seg == 0 {
             self.tx.tso_hdr[..hdr].copy_from_slice(&self.tx.frame[..hdr]);
@@ -306,7 +311,7 @@ impl<M: GuestMemory> E1000<M> {
             self.tx.end_packet();
             return;
         }
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let n = self.tx.len;
         if self.tx.tse && !self.tx.gso {
             if n > ctx.hdrlen as usize || self.tx.seg == 0 {
@@ -341,7 +346,7 @@ impl<M: GuestMemory> E1000<M> {
     /// Inserts the checksums a non-TSO packet asks for; returns a checksum-only GSO
     /// header instead of computing the TCP/UDP checksum when the backend can take it.
     fn plain_checksums(&mut self, legacy_ic: Option<(u8, u8)>) -> Option<VirtioNetHdr> {
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let n = self.tx.len;
         let host_csum = self.backend.has_vnet_hdr() && !self.loopback_active();
         let partial = |start: u8, at: u8| VirtioNetHdr {
