@@ -360,3 +360,22 @@ fn context_descriptor_mid_packet_applies_to_the_next_packet() {
     assert_eq!(segs.len(), 3, "segmented with the packet's own context");
     assert!(segs.iter().all(|s| s.len() <= 54 + 1000));
 }
+
+#[test]
+fn packets_longer_than_the_tx_fifo_are_dropped() {
+    let mut r = rig();
+    let f = eth([0x02, 1, 2, 3, 4, 5], 0x0800, &vec![0x42; 20_000]);
+    r.write_mem(TX_BUF, &f);
+    r.tx_desc(0, TX_BUF, f.len() as u32 | (EOP | RS) << 24, 0);
+    r.w(TDT, 1);
+    assert_eq!(r.net.sent_count(), 0, "PBA.TXA is 16 KiB at reset");
+    assert_eq!(
+        r.read_mem(TX_RING + 12, 1)[0] & 1,
+        1,
+        "the descriptor still completes"
+    );
+    r.w(0x1000, 32); // RXA 32 KiB, so TXA 32 KiB
+    r.tx_desc(1, TX_BUF, f.len() as u32 | (EOP | RS) << 24, 0);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent(), vec![f]);
+}

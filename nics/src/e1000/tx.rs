@@ -9,7 +9,7 @@
 //! that carries virtio-net headers gets TCP segmentation and checksum work as GSO.
 
 use vm_memory::GuestMemory;
-use vm_nic_backends::{VirtioNetHdr, MAX_FRAME_LEN, MIN_FRAME_LEN};
+use vm_nic_backends::{VirtioNetHdr, MIN_FRAME_LEN};
 
 use super::filter::Dest;
 use super::offload::{self, tucmd, Context};
@@ -18,8 +18,10 @@ use super::stats::idx;
 use super::E1000;
 use crate::dma;
 
-/// The largest packet the transmitter assembles (QEMU's frame limit, 4 KiB + 64 KiB).
-pub const FRAME_CAPACITY: usize = MAX_FRAME_LEN;
+/// The largest packet the transmitter assembles: the whole 64 KiB packet buffer (a GSO
+/// packet handed to a virtio-net-header backend; plain packets and TSO segments are
+/// bounded by the transmit FIFO, see `tx_fifo_bytes`).
+pub const FRAME_CAPACITY: usize = 65536;
 
 /// Descriptor command bits (legacy CMD and data DCMD share these positions).
 pub mod cmd {
@@ -133,6 +135,13 @@ impl<M: GuestMemory> E1000<M> {
         self.reg(regs::RCTL) & rctl::LBM_MASK != 0 || self.phy.loopback()
     }
 
+    /// The transmit FIFO: PBA.TXA KiB (64 KiB of packet buffer minus the receive share).
+    /// A packet or TSO segment must fit in it.
+    pub(crate) fn tx_fifo_bytes(&self) -> usize {
+        let rxa = (self.reg(regs::PBA) & 0xffff).min(64) as usize;
+        (64 - rxa) * 1024
+    }
+
     /// Walks the transmit ring from TDH to TDT (a TDT or TCTL write).
     pub(crate) fn start_xmit(&mut self) {
         if self.reg(regs::TCTL) & tctl::EN == 0 {
@@ -226,7 +235,7 @@ impl<M: GuestMemory> E1000<M> {
         self.tx.popts = popts;
         if tse {
             let hdr = ctx.hdrlen as usize;
-            if ctx.mss == 0 || hdr == 0 || hdr + ctx.mss as usize > FRAME_CAPACITY {
+            if ctx.mss == 0 || hdr == 0 || hdr + ctx.mss as usize > self.tx_fifo_bytes() {
                 log::debug!(
                     "e1000: TSO context with hdrlen {hdr} mss {} rejected",
                     ctx.mss
@@ -248,12 +257,14 @@ impl<M: GuestMemory> E1000<M> {
         if dcmd & cmd::VLE != 0 {
             self.tx.vlan = Some((upper >> 16) as u16);
         }
-        let seg_limit = if self.tx.tse && !self.tx.gso {
+        let tso = self.tx.tse && !self.tx.gso;
+        let seg_limit = if tso {
             self.tx.pkt.hdrlen as usize + self.tx.pkt.mss as usize
-        } else {
+        } else if self.tx.gso {
             FRAME_CAPACITY
+        } else {
+            self.tx_fifo_bytes()
         };
-        let tso = seg_limit != FRAME_CAPACITY;
         let mut remaining = len;
         while remaining > 0 && !self.tx.discard {
             if tso && self.tx.len == seg_limit {
@@ -261,9 +272,9 @@ impl<M: GuestMemory> E1000<M> {
                 // last one is known at EOP (it alone keeps FIN and PSH).
                 self.tso_segment(false);
             }
-            let room = seg_limit - self.tx.len;
+            let room = seg_limit.saturating_sub(self.tx.len);
             if room == 0 {
-                log::debug!("e1000: TX packet longer than {FRAME_CAPACITY} bytes dropped");
+                log::debug!("e1000: TX packet longer than {seg_limit} bytes (FIFO) dropped");
                 self.tx.discard = true;
                 break;
             }
