@@ -37,6 +37,8 @@ pub struct E1000State {
     pub phy_cable: bool,
     /// PHY link established.
     pub phy_link: bool,
+    /// A link loss not yet read from BMSR.
+    pub phy_link_latched_low: bool,
     /// Auto-negotiation completion time, if running.
     pub autoneg_deadline: Option<u64>,
     /// Statistics counters by slot.
@@ -105,6 +107,7 @@ impl<M: GuestMemory> E1000<M> {
             phy_regs: self.phy.regs.to_vec(),
             phy_cable: self.phy.cable,
             phy_link: self.phy.link,
+            phy_link_latched_low: self.phy.link_latched_low,
             autoneg_deadline: self.phy.autoneg_deadline,
             stats: self.stats.counts.to_vec(),
             stats_latched: self.stats.latched.to_vec(),
@@ -168,6 +171,7 @@ impl<M: GuestMemory> E1000<M> {
         d.phy.regs.copy_from_slice(&state.phy_regs);
         d.phy.cable = state.phy_cable;
         d.phy.link = state.phy_link;
+        d.phy.link_latched_low = state.phy_link_latched_low;
         d.phy.autoneg_deadline = state.autoneg_deadline;
         d.stats.counts.copy_from_slice(&state.stats);
         d.stats.latched.copy_from_slice(&state.stats_latched);
