@@ -2,14 +2,13 @@
 //! observe, taken by [`E1000::state`] and turned back into a device by
 //! [`E1000::from_state`].
 //!
-//! Not saved: the position of an EEPROM Microwire transfer in flight (the interface
-//! restarts idle, as after a CS deassert) and the backend, interrupt line, clock and
-//! memory, which the restoring VMM supplies in a fresh [`NicConfig`].
+//! Not saved: the backend, interrupt line, clock and memory, which the restoring VMM
+//! supplies in a fresh [`NicConfig`].
 
 use vm_memory::GuestMemory;
 use vm_nic_backends::MacAddr;
 
-use super::eeprom::{self, Eeprom};
+use super::eeprom::Eeprom;
 use super::offload::Context;
 use super::stats::SLOTS;
 use super::{regs, Variant, E1000};
@@ -27,10 +26,9 @@ pub struct E1000State {
     pub pci_config: Vec<u8>,
     /// BAR0 register contents by dword ([`regs::WORDS`] entries).
     pub regs: Vec<u32>,
-    /// EEPROM contents (64 words), including guest writes.
-    pub eeprom: Vec<u16>,
-    /// EEPROM programming enabled (EWEN).
-    pub eeprom_write_enabled: bool,
+    /// The EEPROM: contents (including guest writes), EWEN state and the Microwire
+    /// transfer in progress.
+    pub eeprom: Eeprom,
     /// PHY registers (32).
     pub phy_regs: Vec<u16>,
     /// Cable (backend link) present.
@@ -102,8 +100,7 @@ impl<M: GuestMemory> E1000<M> {
             mac: self.mac.bytes(),
             pci_config: self.pci.bytes().to_vec(),
             regs: self.regs.to_vec(),
-            eeprom: self.eeprom.words.to_vec(),
-            eeprom_write_enabled: self.eeprom.write_enabled,
+            eeprom: self.eeprom.clone(),
             phy_regs: self.phy.regs.to_vec(),
             phy_cable: self.phy.cable,
             phy_link: self.phy.link,
@@ -149,7 +146,6 @@ impl<M: GuestMemory> E1000<M> {
         };
         check("pci_config", state.pci_config.len(), 256)?;
         check("regs", state.regs.len(), regs::WORDS)?;
-        check("eeprom", state.eeprom.len(), eeprom::WORDS)?;
         check("phy_regs", state.phy_regs.len(), 32)?;
         check("stats", state.stats.len(), SLOTS)?;
         check("stats_latched", state.stats_latched.len(), SLOTS)?;
@@ -164,10 +160,7 @@ impl<M: GuestMemory> E1000<M> {
         pci.copy_from_slice(&state.pci_config);
         d.pci.restore(&pci);
         d.regs.copy_from_slice(&state.regs);
-        let mut words = [0u16; eeprom::WORDS];
-        words.copy_from_slice(&state.eeprom);
-        d.eeprom = Eeprom::new(words);
-        d.eeprom.write_enabled = state.eeprom_write_enabled;
+        d.eeprom = state.eeprom.clone();
         d.phy.regs.copy_from_slice(&state.phy_regs);
         d.phy.cable = state.phy_cable;
         d.phy.link = state.phy_link;
