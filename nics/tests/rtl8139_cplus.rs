@@ -342,3 +342,17 @@ fn cplus_registers_do_not_exist_on_the_rtl8139c() {
     r.w32(0xE4, 0x1000);
     assert_eq!(r.r32(0xE4), 0);
 }
+
+#[test]
+fn a_ring_too_small_for_the_frame_drops_it_without_reusing_descriptors() {
+    let mut r = Rig::cplus();
+    start(&mut r, CPCMD_LINUX);
+    // Two owned descriptors, EOR on the second: 200 bytes in all.
+    rx_desc(&r, 0, 100, false);
+    rx_desc(&r, 1, 100, true);
+    assert_eq!(r.dev.receive(&frame(MAC, 300)), RxOutcome::Dropped);
+    assert_eq!(r.get32(RX_RING) & OWN, OWN, "nothing consumed");
+    // A frame that fits still goes in.
+    assert_eq!(r.dev.receive(&frame(MAC, 150)), RxOutcome::Accepted);
+    assert_eq!(r.get32(RX_RING + 16) & (OWN | LS), LS);
+}
