@@ -6,9 +6,6 @@ use rtl8139_support::*;
 use vm_nic_devices::rtl8139::offload;
 use vm_nic_devices::RxOutcome;
 
-const RX_RING: u64 = 0x1000;
-const TX_RING: u64 = 0x1400;
-const HI_RING: u64 = 0x1800;
 const STATS: u64 = 0x1C00;
 const RX_BUFS: u64 = 0x2_0000;
 const TX_BUFS: u64 = 0x4_0000;

@@ -9,17 +9,7 @@ use rtl8139_support::*;
 use vm_nic_devices::rtl8139::offload;
 use vm_nic_devices::RxOutcome;
 
-const RX_RING: u64 = 0x1000;
-const TX_RING: u64 = 0x1400;
 const BUF: u64 = 0x4_0000;
-
-fn cplus_on(r: &mut Rig) {
-    r.w16(0xE0, 0x0003);
-    r.w32(0x20, TX_RING as u32);
-    r.w32(0xE4, RX_RING as u32);
-    r.w8(0x37, 0x0C);
-    r.w32(0x44, 0x0A);
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -30,7 +20,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<u16>(), 0..8),
     ) {
         let mut r = Rig::cplus();
-        cplus_on(&mut r);
+        cplus_on(&mut r, 0x0003, 0x0A);
         let f = frame([0xFF; 6], len);
         let mut points: Vec<usize> = cuts.iter().map(|c| *c as usize % len).collect();
         points.push(0);
@@ -54,7 +44,7 @@ proptest! {
     #[test]
     fn large_send_reassembles(payload in 1usize..20_000, mss in 1u32..1461) {
         let mut r = Rig::cplus();
-        cplus_on(&mut r);
+        cplus_on(&mut r, 0x0003, 0x0A);
         let mut f = tcp_frame(payload);
         f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
         r.put(BUF, &f);
@@ -78,7 +68,7 @@ proptest! {
         sizes in proptest::collection::vec(1u32..2048, 1..64),
     ) {
         let mut r = Rig::cplus();
-        cplus_on(&mut r);
+        cplus_on(&mut r, 0x0003, 0x0A);
         for (i, s) in sizes.iter().enumerate() {
             let eor = if i + 1 == sizes.len() { EOR } else { 0 };
             put_desc(&r, RX_RING, i as u64, OWN | eor | s, 0, 0x8_0000 + i as u64 * 0x800);
