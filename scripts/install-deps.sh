@@ -2,6 +2,8 @@
 # Installs the Debian packages vm-nic's tests use (run as root). Idempotent.
 set -euo pipefail
 pkgs=(qemu-system-x86 busybox-static cpio ethtool libmnl0 iproute2 ca-certificates)
+pkgs+=(tcpdump)  # backends/tests/dump_*: reads vm-nic's pcap files back
+pkgs+=(vde2)     # backends/tests/vde_*: vde_switch and vde_plug as real peers
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

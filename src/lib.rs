@@ -14,6 +14,7 @@
 pub use vm_nic_backends as backends;
 pub use vm_nic_devices as devices;
 
+pub mod fuzzing;
 pub mod network;
 pub mod options;
 pub mod remote;

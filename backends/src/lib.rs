@@ -14,8 +14,8 @@
 pub mod backend;
 pub mod hub;
 pub mod mac;
-pub mod opts;
 pub mod memory;
+pub mod opts;
 pub mod queue;
 pub mod vnet;
 

@@ -48,7 +48,10 @@ impl std::error::Error for OptError {}
 
 /// Looks up the last value given for `key` (QEMU lets a later key override an earlier one).
 pub fn get<'a>(opts: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    opts.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    opts.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Checks every key is in `valid`; the error lists the valid keys.
@@ -84,7 +87,10 @@ mod tests {
     use super::*;
 
     fn o(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -1,1 +1,0 @@
-//! socket backend (to be implemented).

@@ -1,1 +1,0 @@
-//! tap backend (to be implemented).

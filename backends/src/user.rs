@@ -1,1 +1,0 @@
-//! user backend (to be implemented).

@@ -1,0 +1,518 @@
+//! `-netdev user` options: QEMU's names and defaults, parsed into a typed [`UserConfig`].
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::opts::{self, OptError};
+
+/// The keys `-netdev user` accepts (QEMU's names, without `id`).
+pub const KEYS: &[&str] = &[
+    "ipv4",
+    "ipv6",
+    "net",
+    "ip",
+    "host",
+    "dhcpstart",
+    "dns",
+    "restrict",
+    "hostname",
+    "domainname",
+    "dnssearch",
+    "ipv6-net",
+    "ipv6-prefix",
+    "ipv6-prefixlen",
+    "ipv6-host",
+    "ipv6-dns",
+    "tftp",
+    "tftp-server-name",
+    "bootfile",
+    "hostfwd",
+    "guestfwd",
+    "smb",
+    "smbserver",
+];
+
+/// Transport protocol of a forwarding rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FwdProto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// One `hostfwd=` rule: connections to `host` on the host side reach `guest` in the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostFwd {
+    /// TCP or UDP.
+    pub proto: FwdProto,
+    /// Host address and port to listen on (QEMU's default address is 0.0.0.0).
+    pub host: SocketAddr,
+    /// Guest address and port the traffic is delivered to.
+    pub guest: (Ipv4Addr, u16),
+}
+
+/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly and
+/// counts it in [`super::UserStats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum concurrent TCP and UDP flows together.
+    pub max_flows: usize,
+    /// Bytes buffered per TCP flow and direction; the window advertised to the guest never
+    /// exceeds what is free here.
+    pub tcp_buffer: usize,
+    /// A UDP flow with no traffic for this long is closed (libslirp: 240 s).
+    pub udp_idle: Duration,
+    /// A DNS forwarding flow with no traffic for this long is closed (libslirp: 10 s).
+    pub dns_idle: Duration,
+    /// A TCP flow whose host connect has not completed after this long is refused.
+    pub tcp_connect: Duration,
+    /// Frames waiting for the guest.
+    pub queue_frames: usize,
+    /// Bytes waiting for the guest.
+    pub queue_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 1024,
+            tcp_buffer: 512 * 1024,
+            udp_idle: Duration::from_secs(240),
+            dns_idle: Duration::from_secs(10),
+            tcp_connect: Duration::from_secs(75),
+            queue_frames: 2048,
+            queue_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Typed configuration of the user-mode network; [`Default`] is QEMU's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserConfig {
+    /// Serve IPv4 (`ipv4=`).
+    pub ipv4: bool,
+    /// Serve IPv6 (`ipv6=`).
+    pub ipv6: bool,
+    /// Network address (`net=`, default 10.0.2.0).
+    pub net: Ipv4Addr,
+    /// Prefix length of `net` (default 24).
+    pub prefix_len: u8,
+    /// The virtual gateway / host address (`host=`, default .2). Reaches the host's
+    /// 127.0.0.1 unless `restrict` is on.
+    pub host: Ipv4Addr,
+    /// The virtual DNS server (`dns=`, default .3).
+    pub dns: Ipv4Addr,
+    /// First address the DHCP server hands out (`dhcpstart=`, default .15).
+    pub dhcp_start: Ipv4Addr,
+    /// Isolate the guest from the host network except forwards (`restrict=`).
+    pub restrict: bool,
+    /// DHCP option 12 (`hostname=`).
+    pub hostname: Option<String>,
+    /// DHCP option 15 (`domainname=`).
+    pub domainname: Option<String>,
+    /// DHCP option 119 (`dnssearch=`, may be repeated).
+    pub dnssearch: Vec<String>,
+    /// IPv6 prefix (`ipv6-net=` / `ipv6-prefix=`, default fec0::).
+    pub ipv6_prefix: Ipv6Addr,
+    /// IPv6 prefix length (default 64).
+    pub ipv6_prefix_len: u8,
+    /// IPv6 virtual host (`ipv6-host=`, default prefix::2).
+    pub ipv6_host: Ipv6Addr,
+    /// IPv6 virtual DNS (`ipv6-dns=`, default prefix::3).
+    pub ipv6_dns: Ipv6Addr,
+    /// Root of the read-only TFTP server (`tftp=`).
+    pub tftp: Option<PathBuf>,
+    /// DHCP option 66 (`tftp-server-name=`).
+    pub tftp_server_name: Option<String>,
+    /// DHCP boot file name (`bootfile=`).
+    pub bootfile: Option<String>,
+    /// `hostfwd=` rules.
+    pub hostfwd: Vec<HostFwd>,
+    /// Where DNS queries to `dns` are forwarded (default: the nameservers of
+    /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
+    pub dns_resolvers: Vec<SocketAddr>,
+    /// Resource bounds. Not a QEMU option.
+    pub limits: Limits,
+}
+
+fn in_net(net: Ipv4Addr, prefix: u8, a: Ipv4Addr) -> bool {
+    let mask = prefix_mask(prefix);
+    u32::from(a) & mask == u32::from(net) & mask
+}
+
+/// The netmask for a prefix length 0..=32.
+pub(crate) fn prefix_mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    }
+}
+
+fn with_host(net: Ipv4Addr, host: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net) | host)
+}
+
+fn v6_with_host(prefix: Ipv6Addr, host: u16) -> Ipv6Addr {
+    let mut s = prefix.segments();
+    s[7] = host;
+    Ipv6Addr::from(s)
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        let net = Ipv4Addr::new(10, 0, 2, 0);
+        let v6 = Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0);
+        UserConfig {
+            ipv4: true,
+            ipv6: true,
+            net,
+            prefix_len: 24,
+            host: with_host(net, 2),
+            dns: with_host(net, 3),
+            dhcp_start: with_host(net, 15),
+            restrict: false,
+            hostname: None,
+            domainname: None,
+            dnssearch: Vec::new(),
+            ipv6_prefix: v6,
+            ipv6_prefix_len: 64,
+            ipv6_host: v6_with_host(v6, 2),
+            ipv6_dns: v6_with_host(v6, 3),
+            tftp: None,
+            tftp_server_name: None,
+            bootfile: None,
+            hostfwd: Vec::new(),
+            dns_resolvers: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl UserConfig {
+    /// The subnet mask as an address.
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(prefix_mask(self.prefix_len))
+    }
+
+    /// True when `a` lies inside the virtual network.
+    pub fn in_net(&self, a: Ipv4Addr) -> bool {
+        in_net(self.net, self.prefix_len, a)
+    }
+
+    /// The directed broadcast address of the virtual network.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.net) | !prefix_mask(self.prefix_len))
+    }
+
+    /// QEMU's `info network` detail: `net=10.0.2.0,restrict=off`.
+    pub fn info(&self) -> String {
+        format!(
+            "net={},restrict={}",
+            self.net,
+            if self.restrict { "on" } else { "off" }
+        )
+    }
+
+    /// Checks the addresses are consistent the way QEMU does.
+    pub fn validate(&self) -> Result<(), OptError> {
+        if !self.ipv4 && !self.ipv6 {
+            return Err(OptError::whole("ipv4 and ipv6 cannot both be off"));
+        }
+        if self.prefix_len == 0 || self.prefix_len > 30 {
+            return Err(OptError::at("net", "prefix length must be 1..30"));
+        }
+        if u32::from(self.net) & !prefix_mask(self.prefix_len) != 0 {
+            return Err(OptError::at("net", "host bits set in the network address"));
+        }
+        let special = |a: Ipv4Addr| a == self.net || a == self.broadcast();
+        for (key, a) in [
+            ("host", self.host),
+            ("dns", self.dns),
+            ("dhcpstart", self.dhcp_start),
+        ] {
+            if !self.in_net(a) || special(a) {
+                return Err(OptError::at(
+                    key,
+                    format!(
+                        "{a} is not a usable address in {}/{}",
+                        self.net, self.prefix_len
+                    ),
+                ));
+            }
+        }
+        if self.dhcp_start == self.host || self.dhcp_start == self.dns {
+            return Err(OptError::at(
+                "dhcpstart",
+                "the DHCP range must not start at the host or DNS address",
+            ));
+        }
+        if self.ipv6_prefix_len > 126 {
+            return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
+        }
+        Ok(())
+    }
+
+    /// Parses QEMU-style `-netdev user` options (see [`KEYS`]).
+    pub fn from_opts(o: &[(String, String)]) -> Result<UserConfig, OptError> {
+        opts::check_keys("user", o, KEYS)?;
+        let mut c = UserConfig::default();
+        for key in ["smb", "smbserver", "guestfwd"] {
+            if opts::get(o, key).is_some() {
+                return Err(OptError::at(
+                    key,
+                    format!("'{key}' is not supported by vm-nic's user network"),
+                ));
+            }
+        }
+        if let Some(v) = opts::get(o, "ipv4") {
+            c.ipv4 = opts::parse_bool("ipv4", v)?;
+        }
+        if let Some(v) = opts::get(o, "ipv6") {
+            c.ipv6 = opts::parse_bool("ipv6", v)?;
+        }
+        if let Some(v) = opts::get(o, "restrict") {
+            c.restrict = opts::parse_bool("restrict", v)?;
+        }
+        let net_key = if opts::get(o, "net").is_some() {
+            Some("net")
+        } else if opts::get(o, "ip").is_some() {
+            Some("ip")
+        } else {
+            None
+        };
+        if let Some(key) = net_key {
+            let (net, prefix) = parse_net(key, opts::get(o, key).unwrap_or_default())?;
+            c.prefix_len = prefix;
+            c.net = Ipv4Addr::from(u32::from(net) & prefix_mask(prefix));
+            // QEMU: an address with host bits given as net= also names the host.
+            let host_bits = u32::from(net) & !prefix_mask(prefix);
+            c.host = if host_bits != 0 {
+                net
+            } else {
+                with_host(c.net, 2)
+            };
+            c.dns = with_host(c.net, 3);
+            c.dhcp_start = with_host(c.net, 15);
+        }
+        for (key, slot) in [
+            ("host", &mut c.host),
+            ("dns", &mut c.dns),
+            ("dhcpstart", &mut c.dhcp_start),
+        ] {
+            if let Some(v) = opts::get(o, key) {
+                *slot = parse_v4(key, v)?;
+            }
+        }
+        c.hostname = opts::get(o, "hostname").map(str::to_string);
+        c.domainname = opts::get(o, "domainname").map(str::to_string);
+        for (k, v) in o {
+            if k == "dnssearch" {
+                c.dnssearch.extend(
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.to_string()),
+                );
+            }
+        }
+        parse_v6_opts(o, &mut c)?;
+        c.tftp = opts::get(o, "tftp").map(PathBuf::from);
+        c.tftp_server_name = opts::get(o, "tftp-server-name").map(str::to_string);
+        c.bootfile = opts::get(o, "bootfile").map(str::to_string);
+        for (k, v) in o {
+            if k == "hostfwd" {
+                c.hostfwd.push(parse_hostfwd(v, c.dhcp_start)?);
+            }
+        }
+        c.dns_resolvers = super::dns::system_resolvers();
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn parse_v6_opts(o: &[(String, String)], c: &mut UserConfig) -> Result<(), OptError> {
+    let net_key = ["ipv6-net", "ipv6-prefix"]
+        .into_iter()
+        .find(|k| opts::get(o, k).is_some());
+    if let Some(key) = net_key {
+        let v = opts::get(o, key).unwrap_or_default();
+        let (addr, len) = match v.split_once('/') {
+            Some((a, l)) => (
+                a,
+                Some(
+                    l.parse::<u8>()
+                        .map_err(|_| OptError::at(key, format!("bad prefix length '{l}'")))?,
+                ),
+            ),
+            None => (v, None),
+        };
+        c.ipv6_prefix = addr
+            .parse()
+            .map_err(|_| OptError::at(key, format!("'{addr}' is not an IPv6 address")))?;
+        if let Some(l) = len {
+            c.ipv6_prefix_len = l;
+        }
+    }
+    if let Some(v) = opts::get(o, "ipv6-prefixlen") {
+        c.ipv6_prefix_len = v
+            .parse()
+            .map_err(|_| OptError::at("ipv6-prefixlen", format!("'{v}' is not a number")))?;
+    }
+    c.ipv6_host = v6_with_host(c.ipv6_prefix, 2);
+    c.ipv6_dns = v6_with_host(c.ipv6_prefix, 3);
+    for (key, slot) in [
+        ("ipv6-host", &mut c.ipv6_host),
+        ("ipv6-dns", &mut c.ipv6_dns),
+    ] {
+        if let Some(v) = opts::get(o, key) {
+            *slot = v
+                .parse()
+                .map_err(|_| OptError::at(key, format!("'{v}' is not an IPv6 address")))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_v4(key: &str, v: &str) -> Result<Ipv4Addr, OptError> {
+    v.parse()
+        .map_err(|_| OptError::at(key, format!("'{v}' is not an IPv4 address")))
+}
+
+/// `addr[/prefix|/mask]`, as QEMU's `net=`.
+fn parse_net(key: &str, v: &str) -> Result<(Ipv4Addr, u8), OptError> {
+    let (a, m) = match v.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (v, None),
+    };
+    let addr = parse_v4(key, a)?;
+    let prefix = match m {
+        None => 24,
+        Some(m) if m.contains('.') => {
+            let mask = u32::from(parse_v4(key, m)?);
+            let len = mask.leading_ones();
+            if prefix_mask(len as u8) != mask {
+                return Err(OptError::at(
+                    key,
+                    format!("'{m}' is not a contiguous netmask"),
+                ));
+            }
+            len as u8
+        }
+        Some(m) => m
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| OptError::at(key, format!("'{m}' is not a prefix length")))?,
+    };
+    Ok((addr, prefix))
+}
+
+/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`.
+pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptError> {
+    let bad = |why: &str| OptError::at("hostfwd", format!("'{v}': {why}"));
+    let (host_part, guest_part) = v
+        .split_once('-')
+        .ok_or_else(|| bad("expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport"))?;
+    let fields: Vec<&str> = host_part.split(':').collect();
+    let (proto, haddr, hport) = match fields.as_slice() {
+        [p, a, port] => (*p, *a, *port),
+        [a, port] => ("tcp", *a, *port),
+        _ => return Err(bad("bad host part")),
+    };
+    let proto = match proto {
+        "" | "tcp" => FwdProto::Tcp,
+        "udp" => FwdProto::Udp,
+        p => return Err(bad(&format!("unknown protocol '{p}'"))),
+    };
+    let haddr = if haddr.is_empty() {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        haddr.parse().map_err(|_| bad("bad host address"))?
+    };
+    let hport: u16 = hport.parse().map_err(|_| bad("bad host port"))?;
+    let (gaddr, gport) = guest_part
+        .rsplit_once(':')
+        .ok_or_else(|| bad("bad guest part"))?;
+    let gaddr = if gaddr.is_empty() {
+        default_guest
+    } else {
+        gaddr.parse().map_err(|_| bad("bad guest address"))?
+    };
+    let gport: u16 = gport
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad("bad guest port"))?;
+    Ok(HostFwd {
+        proto,
+        host: SocketAddr::new(haddr.into(), hport),
+        guest: (gaddr, gport),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_qemus() {
+        let c = UserConfig::from_opts(&[]).unwrap();
+        assert_eq!(c.net, Ipv4Addr::new(10, 0, 2, 0));
+        assert_eq!(c.host, Ipv4Addr::new(10, 0, 2, 2));
+        assert_eq!(c.dns, Ipv4Addr::new(10, 0, 2, 3));
+        assert_eq!(c.dhcp_start, Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(c.netmask(), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(c.ipv6_host, "fec0::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(c.info(), "net=10.0.2.0,restrict=off");
+    }
+
+    #[test]
+    fn net_moves_the_defaults_and_masks_parse() {
+        let c = UserConfig::from_opts(&o(&[("net", "192.168.76.0/255.255.255.0")])).unwrap();
+        assert_eq!(c.host, Ipv4Addr::new(192, 168, 76, 2));
+        assert_eq!(c.dhcp_start, Ipv4Addr::new(192, 168, 76, 15));
+        let c = UserConfig::from_opts(&o(&[("net", "10.9.0.0/16"), ("restrict", "on")])).unwrap();
+        assert_eq!(c.prefix_len, 16);
+        assert_eq!(c.dns, Ipv4Addr::new(10, 9, 0, 3));
+        assert_eq!(c.info(), "net=10.9.0.0,restrict=on");
+        let e = UserConfig::from_opts(&o(&[("host", "10.0.3.2")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("host"));
+        let e = UserConfig::from_opts(&o(&[("net", "10.0.2.0/255.0.255.0")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("net"));
+        assert!(UserConfig::from_opts(&o(&[("bogus", "1")])).is_err());
+        assert!(UserConfig::from_opts(&o(&[("smb", "/tmp")])).is_err());
+    }
+
+    #[test]
+    fn hostfwd_forms() {
+        let g = Ipv4Addr::new(10, 0, 2, 15);
+        let f = parse_hostfwd("tcp::2222-:22", g).unwrap();
+        assert_eq!(f.proto, FwdProto::Tcp);
+        assert_eq!(f.host, "0.0.0.0:2222".parse().unwrap());
+        assert_eq!(f.guest, (g, 22));
+        let f = parse_hostfwd("udp:127.0.0.1:5555-10.0.2.20:53", g).unwrap();
+        assert_eq!(f.proto, FwdProto::Udp);
+        assert_eq!(f.guest, (Ipv4Addr::new(10, 0, 2, 20), 53));
+        for bad in ["sctp::1-:2", "tcp::x-:2", "tcp::1-:0", "tcp::1", ":1-:"] {
+            assert!(parse_hostfwd(bad, g).is_err(), "{bad}");
+        }
+        let c = UserConfig::from_opts(&o(&[
+            ("hostfwd", "tcp::2222-:22"),
+            ("hostfwd", "udp::3333-:33"),
+            ("dnssearch", "a.example"),
+            ("dnssearch", "b.example"),
+        ]))
+        .unwrap();
+        assert_eq!(c.hostfwd.len(), 2);
+        assert_eq!(c.dnssearch, vec!["a.example", "b.example"]);
+    }
+}

@@ -1,0 +1,443 @@
+//! `-netdev user`: a user-mode network in safe Rust, the role libslirp plays for QEMU.
+//!
+//! The guest sees a virtual network (default 10.0.2.0/24) with a gateway (.2) that is
+//! also the DHCP server and reaches the host's loopback, and a DNS server (.3) that
+//! forwards to the host's resolvers. Guest TCP connections and UDP flows become ordinary
+//! host sockets (no privileges needed). Packets are parsed and emitted with smoltcp's
+//! wire module; every guest frame is validated (lengths, checksums) before use, and every
+//! rejected frame is counted in [`UserStats`].
+//!
+//! All host sockets are registered in one epoll set, exposed through
+//! [`NetBackend::poll_fd`]; the event loop calls [`NetBackend::poll`] when it is readable or
+//! [`NetBackend::next_deadline`] has passed, and [`NetBackend::recv`] while
+//! [`NetBackend::has_pending`] is true.
+
+mod arp;
+mod config;
+mod dhcp;
+mod dns;
+mod icmp;
+mod ipv6;
+mod out;
+mod ping;
+mod poller;
+mod sock;
+mod tcp;
+mod tftp;
+mod udp;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, UdpPacket,
+    DHCP_SERVER_PORT,
+};
+
+use crate::backend::{Counters, NetBackend};
+use crate::opts::OptError;
+use crate::queue::FrameQueue;
+
+pub use config::{parse_hostfwd, FwdProto, HostFwd, Limits, UserConfig, KEYS};
+pub use dns::{parse_resolv_conf, system_resolvers};
+pub use out::virtual_mac;
+
+use dhcp::DhcpServer;
+use out::Output;
+use poller::{Event, Poller};
+use tcp::TcpNat;
+use udp::UdpNat;
+
+/// The NAT tables, borrowed apart from [`Ctx`].
+#[derive(Debug, Default)]
+pub(crate) struct Nat {
+    pub tcp: TcpNat,
+    pub udp: UdpNat,
+    pub tftp: tftp::TftpServer,
+    pub ping: ping::PingNat,
+}
+
+impl Nat {
+    fn flows(&self) -> usize {
+        self.tcp.len() + self.udp.len() + self.ping.len()
+    }
+}
+
+/// What the protocol handlers need from the backend for one call.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a UserConfig,
+    pub out: &'a mut Output,
+    pub poller: &'a Poller,
+    pub now: Instant,
+    /// Flows open now (TCP and UDP), against [`Limits::max_flows`].
+    pub flows: usize,
+}
+
+/// Events taken from epoll per `poll` call.
+const EVENTS_PER_POLL: usize = 256;
+
+/// What became of one guest frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Answered or forwarded.
+    Handled,
+    /// Well formed but nothing here serves it.
+    Ignored,
+    /// Failed validation (truncated, bad length, bad checksum): dropped.
+    Malformed,
+    /// Refused by policy or a resource bound (restrict=on, flow limit, pool exhausted).
+    Refused,
+}
+
+/// Counts of what the user network did with guest frames, beyond [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserStats {
+    /// Frames dropped because they failed validation.
+    pub malformed: u64,
+    /// Well-formed frames nothing served (unknown protocol, other destination).
+    pub ignored: u64,
+    /// Frames or flows refused by policy or a resource bound.
+    pub refused: u64,
+    /// IPv4 fragments, which are not reassembled (dropped).
+    pub fragments: u64,
+}
+
+/// One row of the `info usernet` connection table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// TCP or UDP.
+    pub proto: FwdProto,
+    /// QEMU's state word: `ESTABLISHED`, `SYN_SENT`, `HOST_FORWARD`, or for UDP the
+    /// seconds left before the idle timeout (`236 sec`).
+    pub state: String,
+    /// The guest's address and port.
+    pub guest: SocketAddrV4,
+    /// The host-side peer (or listening address for a forward).
+    pub host: SocketAddr,
+    /// Bytes from the guest not yet written to the host.
+    pub recv_q: usize,
+    /// Bytes from the host not yet acknowledged by the guest.
+    pub send_q: usize,
+}
+
+/// The user-mode network backend. Build it from a typed [`UserConfig`] with
+/// [`UserNet::new`], or from QEMU-style options with [`open`].
+#[derive(Debug)]
+pub struct UserNet {
+    cfg: UserConfig,
+    out: Output,
+    dhcp: DhcpServer,
+    poller: Poller,
+    nat: Nat,
+    stats: UserStats,
+    counters: Counters,
+    link_up: bool,
+    events: Vec<Event>,
+    read_buf: Vec<u8>,
+}
+
+/// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
+pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> {
+    let cfg = UserConfig::from_opts(opts)?;
+    Ok(Box::new(UserNet::new(cfg).map_err(|e| {
+        OptError::whole(format!("cannot start the user network: {e}"))
+    })?))
+}
+
+impl UserNet {
+    /// Starts the user network: validates `cfg`, creates the epoll set and binds the
+    /// `hostfwd` listeners.
+    pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
+        let mut n = UserNet {
+            out: Output::new(queue, cfg.host),
+            dhcp: DhcpServer::new(&cfg),
+            poller: Poller::new()?,
+            nat: Nat::default(),
+            stats: UserStats::default(),
+            counters: Counters::default(),
+            link_up: true,
+            events: Vec::with_capacity(EVENTS_PER_POLL),
+            read_buf: vec![0; tcp::READ_CHUNK],
+            cfg,
+        };
+        for fwd in n.cfg.hostfwd.clone() {
+            let guest = SocketAddrV4::new(fwd.guest.0, fwd.guest.1);
+            let (cx, nat) = n.split(Instant::now());
+            let r = match fwd.proto {
+                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, guest),
+                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, guest),
+            };
+            r.map_err(|e| io::Error::new(e.kind(), format!("hostfwd {}: {e}", fwd.host)))?;
+        }
+        Ok(n)
+    }
+
+    /// The context for protocol handlers, and the TCP NAT, borrowed apart.
+    fn split(&mut self, now: Instant) -> (Ctx<'_>, &mut Nat) {
+        let flows = self.nat.flows();
+        (
+            Ctx {
+                cfg: &self.cfg,
+                out: &mut self.out,
+                poller: &self.poller,
+                now,
+                flows,
+            },
+            &mut self.nat,
+        )
+    }
+
+    /// The connection table: forwards, TCP flows and UDP flows.
+    pub fn connections(&self) -> Vec<Connection> {
+        let mut v = self.nat.tcp.entries();
+        v.extend(self.nat.udp.entries(Instant::now()));
+        v
+    }
+
+    /// The connection table in the layout of QEMU's `info usernet`.
+    pub fn info_usernet(&self) -> String {
+        let mut s = String::from(
+            "  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\n",
+        );
+        for c in self.connections() {
+            let proto = match c.proto {
+                FwdProto::Tcp => "TCP",
+                FwdProto::Udp => "UDP",
+            };
+            let head = format!("{proto}[{}]", c.state);
+            s.push_str(&format!(
+                "  {head:<18} {:>3} {:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
+                "-",
+                c.host.ip(),
+                c.host.port(),
+                c.guest.ip(),
+                c.guest.port(),
+                c.recv_q,
+                c.send_q
+            ));
+        }
+        s
+    }
+
+    /// The host addresses the `hostfwd` listeners are bound to (a port given as 0 shows
+    /// the one the kernel chose).
+    pub fn hostfwd_addrs(&self) -> Vec<SocketAddr> {
+        let mut v = self.nat.tcp.listen_addrs();
+        v.extend(self.nat.udp.listen_addrs());
+        v
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &UserConfig {
+        &self.cfg
+    }
+
+    /// What happened to guest frames so far.
+    pub fn stats(&self) -> UserStats {
+        self.stats
+    }
+
+    fn account(&mut self, v: Verdict) {
+        match v {
+            Verdict::Handled => {}
+            Verdict::Ignored => self.stats.ignored += 1,
+            Verdict::Malformed => self.stats.malformed += 1,
+            Verdict::Refused => self.stats.refused += 1,
+        }
+    }
+
+    /// Handles one frame from the guest.
+    fn input(&mut self, frame: &[u8], now: Instant) -> Verdict {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            log::debug!(
+                "user: frame of {} bytes too short for Ethernet",
+                frame.len()
+            );
+            return Verdict::Malformed;
+        };
+        let src_mac = eth.src_addr();
+        if !src_mac.is_unicast() {
+            log::debug!("user: frame from non-unicast source {src_mac} dropped");
+            return Verdict::Malformed;
+        }
+        match eth.ethertype() {
+            EthernetProtocol::Arp if self.cfg.ipv4 => {
+                arp::input(&self.cfg, &mut self.out, eth.payload())
+            }
+            EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
+            EthernetProtocol::Ipv6 if self.cfg.ipv6 => {
+                ipv6::input(&self.cfg, &mut self.out, src_mac, eth.payload())
+            }
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn ipv4_input(&mut self, src_mac: EthernetAddress, payload: &[u8], now: Instant) -> Verdict {
+        let Ok(pkt) = Ipv4Packet::new_checked(payload) else {
+            log::debug!("user: IPv4 header truncated or lengths inconsistent");
+            return Verdict::Malformed;
+        };
+        if pkt.version() != 4 || !pkt.verify_checksum() {
+            log::debug!("user: IPv4 packet with bad version or header checksum dropped");
+            return Verdict::Malformed;
+        }
+        if pkt.more_frags() || pkt.frag_offset() != 0 {
+            log::debug!("user: IPv4 fragment dropped (no reassembly)");
+            self.stats.fragments += 1;
+            return Verdict::Refused;
+        }
+        let (src, dst) = (pkt.src_addr(), pkt.dst_addr());
+        if self.cfg.in_net(src) && src != self.cfg.host && src != self.cfg.dns {
+            self.out.learn(src, src_mac);
+        } else if !src.is_unspecified() {
+            log::debug!("user: IPv4 from {src}, outside the virtual network, dropped");
+            return Verdict::Ignored;
+        }
+        let data = pkt.payload();
+        match pkt.next_header() {
+            IpProtocol::Udp => self.udp_input(src, dst, data, now),
+            IpProtocol::Icmp => {
+                let (mut cx, nat) = self.split(now);
+                icmp::input(&mut cx, &mut nat.ping, src, dst, data)
+            }
+            IpProtocol::Tcp => {
+                let (mut cx, nat) = self.split(now);
+                nat.tcp.input(&mut cx, src, dst, data)
+            }
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn udp_input(&mut self, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8], now: Instant) -> Verdict {
+        let Ok(udp) = UdpPacket::new_checked(data) else {
+            log::debug!("user: UDP header truncated or length field inconsistent");
+            return Verdict::Malformed;
+        };
+        if udp.checksum() != 0 && !udp.verify_checksum(&src.into(), &dst.into()) {
+            log::debug!("user: UDP checksum bad, datagram dropped");
+            return Verdict::Malformed;
+        }
+        let to_gateway = dst == self.cfg.host || dst.is_broadcast() || dst == self.cfg.broadcast();
+        if udp.dst_port() == DHCP_SERVER_PORT && to_gateway {
+            return self
+                .dhcp
+                .input(&self.cfg, &mut self.out, udp.payload(), now);
+        }
+        if dst.is_broadcast() {
+            return Verdict::Ignored;
+        }
+        let (src, dst) = (
+            SocketAddrV4::new(src, udp.src_port()),
+            SocketAddrV4::new(dst, udp.dst_port()),
+        );
+        let (mut cx, nat) = self.split(now);
+        if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
+            return nat.tftp.input(&mut cx, src, udp.payload());
+        }
+        nat.udp.input(&mut cx, src, dst, udp.payload())
+    }
+}
+
+impl NetBackend for UserNet {
+    fn kind(&self) -> &'static str {
+        "user"
+    }
+
+    fn info(&self) -> String {
+        self.cfg.info()
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.counters.count_sent(frame.len());
+        if !self.link_up {
+            self.counters.count_drop();
+            return Ok(());
+        }
+        let v = self.input(frame, Instant::now());
+        self.account(v);
+        if self.nat.tcp.has_output() {
+            // ACKs and host writes wait for the end of the burst: make sure `poll` runs.
+            self.poller.kick();
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if self.nat.tcp.has_output() {
+            let (mut cx, nat) = self.split(Instant::now());
+            nat.tcp.flush_all(&mut cx);
+        }
+        let got = self.out.queue.pop_into(buf);
+        if let Some(n) = got {
+            self.counters.count_received(n);
+        }
+        Ok(got)
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.poller.fd())
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.out.queue.is_empty() || self.nat.tcp.has_output()
+    }
+
+    fn link_up(&self) -> bool {
+        self.link_up
+    }
+
+    fn set_link(&mut self, up: bool) {
+        self.link_up = up;
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.dropped += self.out.queue.dropped() + self.out.lost + self.stats.malformed;
+        c
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.nat.tcp.next_deadline(),
+            self.nat.udp.next_deadline(),
+            self.nat.tftp.next_deadline(),
+            self.nat.ping.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn poll(&mut self, now: Instant) -> io::Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let r = self.poller.ready(&mut events, EVENTS_PER_POLL);
+        self.poller.clear_kick();
+        for ev in &events {
+            let (mut cx, nat) = self.split(now);
+            match ev.token & !0xffff_ffff {
+                tcp::TOKEN_FLOW | tcp::TOKEN_LISTEN => {
+                    nat.tcp
+                        .event(&mut cx, ev.token, ev.writable, ev.error, &mut buf)
+                }
+                udp::TOKEN_FLOW | udp::TOKEN_FWD => nat.udp.event(&mut cx, ev.token, &mut buf),
+                ping::TOKEN_PING | ping::TOKEN_RAW => nat.ping.event(&mut cx, ev.token, &mut buf),
+                _ => {}
+            }
+        }
+        let (mut cx, nat) = self.split(now);
+        nat.tcp.timers(&mut cx);
+        nat.udp.timers(&mut cx);
+        nat.tftp.timers(now);
+        nat.ping.timers(&cx);
+        nat.tcp.flush_all(&mut cx);
+        self.events = events;
+        self.read_buf = buf;
+        r
+    }
+}

@@ -1,0 +1,1099 @@
+//! TCP NAT: each guest connection becomes a host socket.
+//!
+//! The guest-facing half is a small TCP of its own (no smoltcp sockets): the SYN-ACK goes
+//! out only once the host `connect` has succeeded (RST when refused, ICMP unreachable when
+//! the host has no route), data from the guest is accepted in order only and never beyond
+//! the window advertised, which is exactly the free space of the flow's buffer towards the
+//! host. Data from the host is kept until the guest acknowledges it and retransmitted on
+//! timeout or three duplicate ACKs. Each FIN is passed on as a half-close (`shutdown`).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr, TcpControl, TcpPacket, TcpRepr,
+    TcpSeqNumber,
+};
+
+use super::sock;
+use super::{Connection, Ctx, FwdProto, Verdict};
+
+/// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
+pub(crate) const TOKEN_FLOW: u64 = 1 << 32;
+/// epoll token kind of a `hostfwd` TCP listener.
+pub(crate) const TOKEN_LISTEN: u64 = 2 << 32;
+
+/// The segment size we announce: an Ethernet MTU of 1500 less IPv4 and TCP headers.
+const OUR_MSS: u16 = 1460;
+/// Initial and minimum retransmission timeout (Linux's minimum).
+const RTO_MIN: Duration = Duration::from_millis(200);
+const RTO_MAX: Duration = Duration::from_secs(30);
+/// Retransmissions of one segment before the flow is reset.
+const MAX_RETRIES: u32 = 12;
+/// Bytes read from a host socket per call.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+/// Stop queueing data segments for the guest above this many queued frames, keeping room
+/// for ACKs and other traffic; [`TcpNat::flush_all`] resumes once the device drains.
+const QUEUE_HIGH_WATER: usize = 1024;
+/// Guest data is written to the host at once when a segment carries PSH or FIN or this
+/// much is buffered; otherwise at the end of the burst (fewer system calls).
+const WRITE_BATCH: usize = 32 * 1024;
+
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// Guest-side view of a flow: the guest's endpoint and the remote endpoint it addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FlowKey {
+    pub guest: SocketAddrV4,
+    pub remote: SocketAddrV4,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Guest SYN received, host connect in progress.
+    Connecting,
+    /// Host connected, SYN-ACK sent, waiting for the guest's ACK.
+    SynReceived,
+    /// hostfwd: host connection accepted, SYN sent to the guest.
+    SynSent,
+    /// Data flows.
+    Established,
+}
+
+#[derive(Debug)]
+struct Flow {
+    key: FlowKey,
+    stream: TcpStream,
+    host: SocketAddr,
+    state: State,
+    hostfwd: bool,
+    // Guest to host.
+    rcv_nxt: u32,
+    to_host: VecDeque<u8>,
+    guest_fin: bool,
+    host_shut: bool,
+    // Host to guest: `to_guest[0]` is sequence number `snd_una` once the SYN is acked.
+    iss: u32,
+    snd_una: u32,
+    snd_nxt: u32,
+    snd_max: u32,
+    to_guest: VecDeque<u8>,
+    host_eof: bool,
+    fin_acked: bool,
+    snd_wnd: u32,
+    peer_ws: u8,
+    our_ws: u8,
+    mss: usize,
+    // Timers.
+    rto: Duration,
+    retries: u32,
+    timer: Option<Instant>,
+    dupacks: u8,
+    ack_due: bool,
+    last_adv: u32,
+    /// Right edge of the window last advertised (sequence number).
+    adv_edge: u32,
+    ack_queued: bool,
+    interest: (bool, bool),
+    registered: bool,
+}
+
+impl Flow {
+    /// A flow in `state` with empty buffers and fresh timers; callers set the rest.
+    fn new(key: FlowKey, stream: TcpStream, host: SocketAddr, state: State) -> Flow {
+        Flow {
+            key,
+            stream,
+            host,
+            state,
+            hostfwd: state == State::SynSent,
+            rcv_nxt: 0,
+            to_host: VecDeque::new(),
+            guest_fin: false,
+            host_shut: false,
+            iss: 0,
+            snd_una: 0,
+            snd_nxt: 0,
+            snd_max: 0,
+            to_guest: VecDeque::new(),
+            host_eof: false,
+            fin_acked: false,
+            snd_wnd: 0,
+            peer_ws: 0,
+            our_ws: 0,
+            mss: 536,
+            rto: RTO_MIN,
+            retries: 0,
+            timer: None,
+            dupacks: 0,
+            ack_due: false,
+            last_adv: 0,
+            adv_edge: 0,
+            ack_queued: false,
+            interest: (false, false),
+            registered: false,
+        }
+    }
+
+    fn window(&self, cap: usize) -> u32 {
+        cap.saturating_sub(self.to_host.len()) as u32
+    }
+
+    /// Bytes sent and not yet acknowledged (the FIN excluded).
+    fn inflight(&self) -> usize {
+        (self.snd_nxt.wrapping_sub(self.snd_una) as usize).min(self.to_guest.len())
+    }
+
+    fn fin_sent(&self) -> bool {
+        self.fin_acked
+            || (self.host_eof
+                && self.snd_nxt.wrapping_sub(self.snd_una) as usize > self.to_guest.len())
+    }
+
+    fn done(&self) -> bool {
+        self.guest_fin && self.host_shut && self.fin_acked
+    }
+}
+
+/// The TCP half of the NAT: flows, hostfwd listeners, timers.
+#[derive(Debug, Default)]
+pub(crate) struct TcpNat {
+    flows: Vec<Option<Flow>>,
+    free: Vec<usize>,
+    index: HashMap<FlowKey, usize>,
+    listeners: Vec<(std::net::TcpListener, SocketAddrV4)>,
+    /// Some flow stopped sending because the guest queue was full.
+    pub flush_wanted: bool,
+    /// Flows owing the guest an ACK, and possibly the host a write: done at the end of
+    /// the burst by [`TcpNat::flush_all`].
+    ack_list: Vec<usize>,
+    isn: u32,
+    /// Connections refused for lack of resources.
+    pub refused: u64,
+}
+
+impl TcpNat {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn next_iss(&mut self, now: Instant) -> u32 {
+        // RFC 6528 wants unpredictable ISNs; the guest's own peer is us, so a clock-driven
+        // counter with a per-connection stride suffices to keep incarnations apart.
+        let t = now.elapsed().as_nanos() as u32;
+        self.isn = self.isn.wrapping_add(0x0105_9a3b).wrapping_add(t);
+        self.isn
+    }
+
+    /// Adds a hostfwd listener.
+    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
+        let l = std::net::TcpListener::bind(host)?;
+        l.set_nonblocking(true)?;
+        let token = TOKEN_LISTEN | self.listeners.len() as u64;
+        cx.poller.add(l.as_raw_fd(), token, true, false)?;
+        self.listeners.push((l, guest));
+        Ok(())
+    }
+
+    /// The local addresses of the hostfwd listeners (useful when port 0 was asked).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Handles a TCP segment from the guest.
+    pub fn input(&mut self, cx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> Verdict {
+        let Ok(pkt) = TcpPacket::new_checked(data) else {
+            log::debug!("user: TCP header truncated or data offset bad");
+            return Verdict::Malformed;
+        };
+        let Ok(seg) = TcpRepr::parse(
+            &pkt,
+            &src.into(),
+            &dst.into(),
+            &ChecksumCapabilities::default(),
+        ) else {
+            log::debug!("user: TCP segment with bad checksum, port 0 or flags dropped");
+            return Verdict::Malformed;
+        };
+        let key = FlowKey {
+            guest: SocketAddrV4::new(src, seg.src_port),
+            remote: SocketAddrV4::new(dst, seg.dst_port),
+        };
+        if let Some(&id) = self.index.get(&key) {
+            self.segment(cx, id, &seg);
+            return Verdict::Handled;
+        }
+        match seg.control {
+            TcpControl::Syn if seg.ack_number.is_none() => self.open(cx, key, &seg),
+            TcpControl::Rst => Verdict::Ignored,
+            _ => {
+                reset_for(cx, &key, &seg);
+                Verdict::Ignored
+            }
+        }
+    }
+
+    /// Where a guest connection to `remote` goes on the host, or `None` to refuse it.
+    fn host_target(cx: &Ctx, remote: SocketAddrV4) -> Option<SocketAddr> {
+        let ip = *remote.ip();
+        if ip == cx.cfg.host {
+            return Some(SocketAddr::from((Ipv4Addr::LOCALHOST, remote.port())));
+        }
+        if ip == cx.cfg.dns {
+            return (remote.port() == 53)
+                .then(|| cx.cfg.dns_resolvers.first().copied())
+                .flatten();
+        }
+        if cx.cfg.in_net(ip) || ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified() {
+            return None;
+        }
+        Some(SocketAddr::V4(remote))
+    }
+
+    fn open(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr) -> Verdict {
+        if cx.cfg.restrict {
+            log::debug!("user: restrict=on refuses TCP to {}", key.remote);
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        }
+        let Some(target) = Self::host_target(cx, key.remote) else {
+            log::debug!("user: no host target for TCP to {}", key.remote);
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        };
+        if cx.flows >= cx.cfg.limits.max_flows {
+            log::debug!("user: flow limit reached, TCP to {} refused", key.remote);
+            self.refused += 1;
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        }
+        let (stream, connected) = match sock::tcp_connect(target) {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("user: connect to {target} failed at once: {e}");
+                refuse(cx, &key, seg, &e);
+                return Verdict::Handled;
+            }
+        };
+        sock::set_keepalive(&stream);
+        let peer_ws = seg.window_scale;
+        let mut flow = Flow::new(key, stream, target, State::Connecting);
+        flow.rcv_nxt = (seg.seq_number.0 as u32).wrapping_add(1);
+        flow.snd_wnd = u32::from(seg.window_len);
+        flow.peer_ws = peer_ws.unwrap_or(0).min(14);
+        if peer_ws.is_some() {
+            flow.our_ws = scale_for(cx.cfg.limits.tcp_buffer);
+        }
+        flow.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+        flow.timer = Some(cx.now + cx.cfg.limits.tcp_connect);
+        let id = self.insert(flow);
+        let f = self.flows[id].as_mut().expect("just inserted");
+        if !set_interest(cx, id, f, false, true) {
+            self.remove(cx, id);
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        }
+        if connected {
+            self.connected(cx, id);
+        }
+        Verdict::Handled
+    }
+
+    fn insert(&mut self, flow: Flow) -> usize {
+        let key = flow.key;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.flows[id] = Some(flow);
+                id
+            }
+            None => {
+                self.flows.push(Some(flow));
+                self.flows.len() - 1
+            }
+        };
+        self.index.insert(key, id);
+        id
+    }
+
+    fn remove(&mut self, cx: &Ctx, id: usize) {
+        if let Some(f) = self.flows.get_mut(id).and_then(Option::take) {
+            if f.registered {
+                cx.poller.remove(f.stream.as_raw_fd());
+            }
+            self.index.remove(&f.key);
+            self.free.push(id);
+        }
+    }
+
+    /// The host connect of flow `id` completed: answer the guest's SYN.
+    fn connected(&mut self, cx: &mut Ctx, id: usize) {
+        let iss = self.next_iss(cx.now);
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        f.state = State::SynReceived;
+        f.iss = iss;
+        f.snd_una = iss;
+        f.snd_nxt = iss.wrapping_add(1);
+        f.snd_max = f.snd_nxt;
+        f.timer = Some(cx.now + f.rto);
+        emit_syn(cx, f, cap);
+        set_interest(cx, id, f, true, false);
+    }
+
+    /// A segment for an existing flow.
+    fn segment(&mut self, cx: &mut Ctx, id: usize, seg: &TcpRepr) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        let seq = seg.seq_number.0 as u32;
+        if seg.control == TcpControl::Rst {
+            let acceptable = match f.state {
+                State::SynSent => seg.ack_number.map(|a| a.0 as u32) == Some(f.iss.wrapping_add(1)),
+                _ => seq.wrapping_sub(f.rcv_nxt) <= f.window(cap).max(1),
+            };
+            if acceptable {
+                log::debug!("user: guest reset TCP flow {:?}", f.key);
+                sock::set_linger_zero(&f.stream);
+                self.remove(cx, id);
+            }
+            return;
+        }
+        match f.state {
+            State::Connecting => return,
+            State::SynSent => {
+                let ok = seg.control == TcpControl::Syn
+                    && seg.ack_number.map(|a| a.0 as u32) == Some(f.iss.wrapping_add(1));
+                if !ok {
+                    if let Some(a) = seg.ack_number {
+                        emit_rst(cx, &f.key, a.0 as u32, None);
+                    }
+                    return;
+                }
+                f.rcv_nxt = seq.wrapping_add(1);
+                f.peer_ws = seg.window_scale.unwrap_or(0).min(14);
+                if seg.window_scale.is_none() {
+                    f.our_ws = 0;
+                }
+                f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+                f.snd_wnd = u32::from(seg.window_len);
+                self.established(cx, id, true);
+                return;
+            }
+            State::SynReceived => {
+                if seg.control == TcpControl::Syn {
+                    // Our SYN-ACK was lost: the guest retransmitted its SYN.
+                    emit_syn(cx, f, cap);
+                    return;
+                }
+                if seg.ack_number.map(|a| a.0 as u32) != Some(f.iss.wrapping_add(1)) {
+                    if let Some(a) = seg.ack_number {
+                        emit_rst(cx, &f.key, a.0 as u32, None);
+                    }
+                    return;
+                }
+                self.established(cx, id, false);
+            }
+            State::Established => {}
+        }
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        if seg.control == TcpControl::Syn {
+            f.ack_due = true;
+        } else {
+            on_ack(cx, f, seg);
+            on_data(f, seg, cap);
+        }
+        let push = matches!(seg.control, TcpControl::Psh | TcpControl::Fin);
+        self.after_guest_segment(cx, id, push);
+    }
+
+    fn established(&mut self, cx: &mut Ctx, id: usize, send_ack: bool) {
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        f.state = State::Established;
+        f.snd_una = f.iss.wrapping_add(1);
+        f.snd_nxt = f.snd_una;
+        f.snd_max = f.snd_una;
+        f.timer = None;
+        f.retries = 0;
+        f.rto = RTO_MIN;
+        f.ack_due = send_ack;
+        set_interest(cx, id, f, true, false);
+        self.queue_ack(id);
+    }
+
+    /// Moves data after a guest segment: into the host socket, out to the guest.
+    fn after_guest_segment(&mut self, cx: &mut Ctx, id: usize, push: bool) {
+        let batch_full = self.flows[id]
+            .as_ref()
+            .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
+        if push || batch_full {
+            self.write_host(cx, id);
+        } else if let Some(f) = self.flows[id].as_mut() {
+            // Written by flush_all at the end of the burst, before the ACK goes out.
+            f.ack_due = true;
+        }
+        self.send_guest(cx, id, usize::MAX);
+        let Some(f) = self.flows[id].as_ref() else {
+            return;
+        };
+        if f.done() {
+            self.remove(cx, id);
+        } else {
+            self.queue_ack(id);
+        }
+    }
+
+    /// Remembers that flow `id` owes an ACK, once.
+    fn queue_ack(&mut self, id: usize) {
+        if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
+            if f.ack_due && !f.ack_queued {
+                f.ack_queued = true;
+                self.ack_list.push(id);
+            }
+        }
+    }
+
+    /// Writes buffered guest data to the host; half-closes after the guest's FIN.
+    fn write_host(&mut self, cx: &mut Ctx, id: usize) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        let before = f.window(cap);
+        let mut blocked = false;
+        for _ in 0..64 {
+            if f.to_host.is_empty() {
+                break;
+            }
+            let (a, _) = f.to_host.as_slices();
+            match f.stream.write(a) {
+                Ok(0) => break,
+                Ok(n) => {
+                    f.to_host.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("user: write to host {} failed: {e}; resetting", f.host);
+                    self.reset(cx, id);
+                    return;
+                }
+            }
+        }
+        if f.to_host.is_empty() && f.guest_fin && !f.host_shut {
+            let _ = f.stream.shutdown(Shutdown::Write);
+            f.host_shut = true;
+        }
+        // Tell the guest the window opened when it had shrunk below two segments.
+        let after = f.window(cap);
+        let mss = f.mss as u32;
+        if f.state == State::Established && f.last_adv < 2 * mss && after >= before + mss {
+            f.ack_due = true;
+        }
+        let read = f.state == State::Established && f.to_guest.len() < cap && !f.host_eof;
+        set_interest(cx, id, f, read, blocked);
+    }
+
+    /// Reads what the host sent, as far as the buffer allows.
+    fn read_host(&mut self, cx: &mut Ctx, id: usize, buf: &mut [u8]) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        if f.state != State::Established {
+            return;
+        }
+        for _ in 0..16 {
+            let room = cap.saturating_sub(f.to_guest.len()).min(buf.len());
+            if room == 0 || f.host_eof {
+                break;
+            }
+            match f.stream.read(&mut buf[..room]) {
+                Ok(0) => f.host_eof = true,
+                Ok(n) => f.to_guest.extend(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("user: read from host {} failed: {e}; resetting", f.host);
+                    self.reset(cx, id);
+                    return;
+                }
+            }
+        }
+        let read = f.to_guest.len() < cap && !f.host_eof;
+        let write = !f.to_host.is_empty();
+        set_interest(cx, id, f, read, write);
+        self.send_guest(cx, id, usize::MAX);
+        if self.flows[id].as_ref().is_some_and(Flow::done) {
+            self.remove(cx, id);
+        }
+    }
+
+    /// Sends the guest what its window allows, at most `max_segs` segments.
+    fn send_guest(&mut self, cx: &mut Ctx, id: usize, max_segs: usize) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
+            return;
+        };
+        if f.state != State::Established {
+            return;
+        }
+        let mut payload = Vec::new();
+        for _ in 0..max_segs.min(4096) {
+            if f.fin_sent() {
+                break;
+            }
+            let inflight = f.inflight();
+            let unsent = f.to_guest.len() - inflight;
+            if unsent == 0 && !f.host_eof {
+                break;
+            }
+            let room = (f.snd_wnd as usize).saturating_sub(inflight);
+            if room == 0 && unsent > 0 {
+                // Zero window: the timer sends a probe (persist).
+                f.timer.get_or_insert(cx.now + f.rto);
+                break;
+            }
+            if cx.out.queue.len() >= QUEUE_HIGH_WATER {
+                self.flush_wanted = true;
+                break;
+            }
+            let n = unsent.min(f.mss).min(room);
+            payload.clear();
+            payload.extend(f.to_guest.range(inflight..inflight + n));
+            let fin = f.host_eof && n == unsent;
+            let control = if fin {
+                TcpControl::Fin
+            } else if n == unsent {
+                TcpControl::Psh
+            } else {
+                TcpControl::None
+            };
+            emit(cx, f, control, f.snd_nxt, &payload, cap);
+            f.snd_nxt = f.snd_nxt.wrapping_add(n as u32 + u32::from(fin));
+            if seq_lt(f.snd_max, f.snd_nxt) {
+                f.snd_max = f.snd_nxt;
+            }
+            f.timer.get_or_insert(cx.now + f.rto);
+        }
+    }
+
+    fn reset(&mut self, cx: &mut Ctx, id: usize) {
+        if let Some(f) = self.flows[id].as_ref() {
+            emit_rst(cx, &f.key, f.snd_nxt, Some(f.rcv_nxt));
+        }
+        self.remove(cx, id);
+    }
+
+    /// Sends owed ACKs and resumes flows that waited for room in the guest queue.
+    pub fn flush_all(&mut self, cx: &mut Ctx) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        if std::mem::take(&mut self.flush_wanted) {
+            for id in 0..self.flows.len() {
+                self.send_guest(cx, id, usize::MAX);
+            }
+        }
+        for id in std::mem::take(&mut self.ack_list) {
+            if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
+                f.ack_queued = false;
+                if !f.ack_due {
+                    continue;
+                }
+            }
+            if self.flows[id]
+                .as_ref()
+                .is_some_and(|f| !f.to_host.is_empty())
+            {
+                self.write_host(cx, id);
+            }
+            if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
+                if f.ack_due {
+                    emit(cx, f, TcpControl::None, f.snd_nxt, &[], cap);
+                }
+            }
+            if self.flows[id].as_ref().is_some_and(Flow::done) {
+                self.remove(cx, id);
+            }
+        }
+    }
+
+    /// True when [`TcpNat::flush_all`] would produce frames.
+    pub fn has_output(&self) -> bool {
+        self.flush_wanted || !self.ack_list.is_empty()
+    }
+
+    /// Handles readiness of a host socket.
+    pub fn event(&mut self, cx: &mut Ctx, token: u64, writable: bool, error: bool, buf: &mut [u8]) {
+        let slot = (token & 0xffff_ffff) as usize;
+        if token & !0xffff_ffff == TOKEN_LISTEN {
+            self.accept(cx, slot);
+            return;
+        }
+        let Some(f) = self.flows.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        if error && f.state != State::Connecting {
+            if let Ok(Some(e)) | Err(e) = f.stream.take_error() {
+                log::debug!("user: host socket {} failed: {e}; resetting", f.host);
+                self.reset(cx, slot);
+                return;
+            }
+        }
+        match f.state {
+            State::Connecting if writable || error => match f.stream.take_error() {
+                Ok(None) => self.connected(cx, slot),
+                Ok(Some(e)) | Err(e) => {
+                    log::debug!("user: connect to {} failed: {e}", f.host);
+                    let key = f.key;
+                    let syn = syn_repr(f);
+                    self.remove(cx, slot);
+                    refuse(cx, &key, &syn.as_repr(), &e);
+                }
+            },
+            State::Connecting => {}
+            _ => {
+                if writable {
+                    self.write_host(cx, slot);
+                }
+                self.read_host(cx, slot, buf);
+            }
+        }
+        self.queue_ack(slot);
+    }
+
+    fn accept(&mut self, cx: &mut Ctx, idx: usize) {
+        for _ in 0..16 {
+            let Some((l, guest)) = self.listeners.get(idx) else {
+                return;
+            };
+            let guest = *guest;
+            let (stream, peer) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("user: hostfwd accept failed: {e}");
+                    return;
+                }
+            };
+            let src = match peer.ip() {
+                IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => a,
+                // The host itself appears as the gateway, as in libslirp.
+                _ => cx.cfg.host,
+            };
+            let key = FlowKey {
+                guest,
+                remote: SocketAddrV4::new(src, peer.port()),
+            };
+            if cx.flows >= cx.cfg.limits.max_flows || self.index.contains_key(&key) {
+                log::debug!("user: hostfwd connection from {peer} refused (flow limit)");
+                self.refused += 1;
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            sock::set_keepalive(&stream);
+            let iss = self.next_iss(cx.now);
+            let cap = cx.cfg.limits.tcp_buffer;
+            let mut flow = Flow::new(key, stream, peer, State::SynSent);
+            flow.iss = iss;
+            flow.snd_una = iss;
+            flow.snd_nxt = iss.wrapping_add(1);
+            flow.snd_max = flow.snd_nxt;
+            flow.our_ws = scale_for(cap);
+            flow.timer = Some(cx.now + RTO_MIN);
+            let id = self.insert(flow);
+            let f = self.flows[id].as_mut().expect("just inserted");
+            emit_syn(cx, f, cap);
+            cx.flows += 1;
+        }
+    }
+
+    /// The earliest timer of any flow.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.flows.iter().flatten().filter_map(|f| f.timer).min()
+    }
+
+    /// Fires due timers: retransmission, zero-window probes, SYN retries, connect timeout.
+    pub fn timers(&mut self, cx: &mut Ctx) {
+        let cap = cx.cfg.limits.tcp_buffer;
+        for id in 0..self.flows.len() {
+            let Some(f) = self.flows[id].as_mut() else {
+                continue;
+            };
+            if f.timer.is_none_or(|t| t > cx.now) {
+                continue;
+            }
+            let outstanding = f.snd_una != f.snd_max;
+            let probe = !outstanding && !f.to_guest.is_empty() && f.snd_wnd == 0;
+            if f.state == State::Established && !outstanding && !probe {
+                f.timer = None;
+                f.retries = 0;
+                continue;
+            }
+            // A closed window may stay closed for long: probes never give up.
+            if !probe {
+                f.retries += 1;
+            }
+            f.rto = (f.rto * 2).min(RTO_MAX);
+            f.timer = Some(cx.now + f.rto);
+            if f.retries > MAX_RETRIES {
+                log::debug!("user: TCP flow {:?} timed out", f.key);
+                self.reset(cx, id);
+                continue;
+            }
+            match f.state {
+                State::Connecting => {
+                    log::debug!("user: connect to {} timed out", f.host);
+                    let key = f.key;
+                    emit_rst(cx, &key, 0, Some(f.rcv_nxt));
+                    self.remove(cx, id);
+                }
+                State::SynReceived | State::SynSent => emit_syn(cx, f, cap),
+                State::Established => {
+                    // Go back to the oldest unacknowledged byte; one segment, or a
+                    // one-byte probe when the guest's window is closed.
+                    f.snd_nxt = f.snd_una;
+                    let wnd = f.snd_wnd;
+                    if wnd == 0 {
+                        f.snd_wnd = 1;
+                    }
+                    self.send_guest(cx, id, 1);
+                    if let Some(f) = self.flows[id].as_mut() {
+                        if wnd == 0 {
+                            f.snd_wnd = 0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection table.
+    pub fn entries(&self) -> Vec<Connection> {
+        let mut v: Vec<Connection> = self
+            .listeners
+            .iter()
+            .filter_map(|(l, g)| {
+                Some(Connection {
+                    proto: FwdProto::Tcp,
+                    state: "HOST_FORWARD".into(),
+                    guest: *g,
+                    host: l.local_addr().ok()?,
+                    recv_q: 0,
+                    send_q: 0,
+                })
+            })
+            .collect();
+        v.extend(self.flows.iter().flatten().map(|f| {
+            Connection {
+                proto: FwdProto::Tcp,
+                state: match f.state {
+                    State::Connecting => "SYN_SENT",
+                    State::SynReceived => "SYN_RECEIVED",
+                    State::SynSent => "SYN_SENT",
+                    State::Established if f.guest_fin && f.host_eof => "CLOSING",
+                    State::Established if f.guest_fin => "CLOSE_WAIT",
+                    State::Established if f.host_eof => "FIN_WAIT",
+                    State::Established => "ESTABLISHED",
+                }
+                .into(),
+                guest: f.key.guest,
+                host: f.host,
+                recv_q: f.to_host.len(),
+                send_q: f.to_guest.len(),
+            }
+        }));
+        v
+    }
+}
+
+/// The smallest window scale that lets a `cap`-byte buffer be advertised whole.
+fn scale_for(cap: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (65535usize << s) < cap {
+        s += 1;
+    }
+    s
+}
+
+/// Watches the flow's socket for what it can make progress on. A socket with nothing to
+/// wait for leaves the epoll set, so a peer's hang-up cannot make it spin; false when
+/// epoll refused.
+fn set_interest(cx: &Ctx, id: usize, f: &mut Flow, read: bool, write: bool) -> bool {
+    let want = read || write;
+    if f.interest == (read, write) && f.registered == want {
+        return true;
+    }
+    let fd = f.stream.as_raw_fd();
+    let token = TOKEN_FLOW | id as u64;
+    let r = if !want {
+        cx.poller.remove(fd);
+        Ok(())
+    } else if f.registered {
+        cx.poller.modify(fd, token, read, write)
+    } else {
+        cx.poller.add(fd, token, read, write)
+    };
+    match r {
+        Ok(()) => {
+            f.interest = (read, write);
+            f.registered = want;
+            true
+        }
+        Err(e) => {
+            log::debug!("user: epoll refused a TCP socket: {e}");
+            false
+        }
+    }
+}
+
+fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
+    let Some(ack) = seg.ack_number.map(|a| a.0 as u32) else {
+        return;
+    };
+    let acked = ack.wrapping_sub(f.snd_una);
+    let outstanding = f.snd_max.wrapping_sub(f.snd_una);
+    let new_wnd = u32::from(seg.window_len) << f.peer_ws;
+    if acked as i32 > 0 && acked <= outstanding {
+        let data_len = f.to_guest.len() as u32;
+        f.to_guest.drain(..acked.min(data_len) as usize);
+        if f.host_eof && acked == data_len + 1 {
+            f.fin_acked = true;
+        }
+        f.snd_una = ack;
+        if seq_lt(f.snd_nxt, ack) {
+            f.snd_nxt = ack;
+        }
+        f.retries = 0;
+        f.rto = RTO_MIN;
+        f.dupacks = 0;
+        f.timer = (f.snd_una != f.snd_max).then_some(cx.now + f.rto);
+    } else if acked == 0
+        && seg.payload.is_empty()
+        && seg.control != TcpControl::Fin
+        && f.snd_una != f.snd_max
+        && new_wnd == f.snd_wnd
+    {
+        f.dupacks = f.dupacks.saturating_add(1);
+        if f.dupacks == 3 {
+            // Fast retransmit of the segment the guest is missing.
+            let n = f.to_guest.len().min(f.mss);
+            let payload: Vec<u8> = f.to_guest.range(..n).copied().collect();
+            let cap = cx.cfg.limits.tcp_buffer;
+            emit(cx, f, TcpControl::Psh, f.snd_una, &payload, cap);
+        }
+    }
+    if !seq_lt(ack, f.snd_una) {
+        f.snd_wnd = new_wnd;
+    }
+}
+
+fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
+    let fin = seg.control == TcpControl::Fin;
+    if seg.payload.is_empty() && !fin {
+        return;
+    }
+    f.ack_due = true;
+    let seq = seg.seq_number.0 as u32;
+    let off = f.rcv_nxt.wrapping_sub(seq);
+    if off as i32 > 0 && off as usize > seg.payload.len() || (off as i32) < 0 || f.guest_fin {
+        // Old duplicate, a segment beyond a hole, or data after the FIN: only ACK.
+        return;
+    }
+    let data = &seg.payload[off as usize..];
+    let take = data.len().min(f.window(cap) as usize);
+    f.to_host.extend(&data[..take]);
+    f.rcv_nxt = f.rcv_nxt.wrapping_add(take as u32);
+    if fin && take == data.len() {
+        f.rcv_nxt = f.rcv_nxt.wrapping_add(1);
+        f.guest_fin = true;
+    }
+}
+
+/// Emits a segment of flow `f` carrying the current ACK and window.
+fn emit(cx: &mut Ctx, f: &mut Flow, control: TcpControl, seq: u32, payload: &[u8], cap: usize) {
+    let free = f.window(cap);
+    // Receiver silly-window avoidance (RFC 1122 4.2.3.3): keep the right edge where it
+    // was until it can move by a full segment (or half the buffer); never shrink it.
+    let cur = f.adv_edge.wrapping_sub(f.rcv_nxt);
+    let cur = if (cur as i32) < 0 { 0 } else { cur.min(free) };
+    let step = (f.mss as u32).min(cap as u32 / 2);
+    let wnd = if free.saturating_sub(cur) >= step {
+        free
+    } else {
+        cur
+    };
+    let scaled = (wnd >> f.our_ws).min(65535);
+    f.last_adv = scaled << f.our_ws;
+    f.adv_edge = f.rcv_nxt.wrapping_add(f.last_adv);
+    f.ack_due = false;
+    let repr = TcpRepr {
+        src_port: f.key.remote.port(),
+        dst_port: f.key.guest.port(),
+        control,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: Some(TcpSeqNumber(f.rcv_nxt as i32)),
+        window_len: scaled as u16,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload,
+    };
+    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+}
+
+/// Emits our SYN (hostfwd) or SYN-ACK (guest-initiated), with MSS and window scale.
+fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
+    let offer_ws = f.hostfwd || f.our_ws > 0;
+    let repr = TcpRepr {
+        src_port: f.key.remote.port(),
+        dst_port: f.key.guest.port(),
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(f.iss as i32),
+        ack_number: (!f.hostfwd).then_some(TcpSeqNumber(f.rcv_nxt as i32)),
+        window_len: f.window(cap).min(65535) as u16,
+        window_scale: offer_ws.then_some(f.our_ws),
+        max_seg_size: Some(OUR_MSS),
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+}
+
+fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) {
+    let repr = TcpRepr {
+        src_port: key.remote.port(),
+        dst_port: key.guest.port(),
+        control: TcpControl::Rst,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
+        window_len: 0,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    cx.out.tcp4(*key.remote.ip(), *key.guest.ip(), &repr);
+}
+
+/// RFC 793's reset for a segment that belongs to no connection.
+fn reset_for(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr) {
+    match seg.ack_number {
+        Some(a) => emit_rst(cx, key, a.0 as u32, None),
+        None => {
+            let len = seg.payload.len() as u32 + seg.control.len() as u32;
+            emit_rst(
+                cx,
+                key,
+                0,
+                Some((seg.seq_number.0 as u32).wrapping_add(len)),
+            )
+        }
+    }
+}
+
+/// A guest SYN whose host connect failed: RST when refused, ICMP when unreachable.
+fn refuse(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr, e: &io::Error) {
+    let reason = match e.raw_os_error() {
+        Some(libc::EHOSTUNREACH) => Some(Icmpv4DstUnreachable::HostUnreachable),
+        Some(libc::ENETUNREACH) => Some(Icmpv4DstUnreachable::NetUnreachable),
+        _ => None,
+    };
+    let Some(reason) = reason else {
+        reset_for(cx, key, seg);
+        return;
+    };
+    // The quoted datagram: the guest's IP header and the first 8 bytes of its TCP header.
+    let mut quoted = [0u8; 8];
+    quoted[0..2].copy_from_slice(&key.guest.port().to_be_bytes());
+    quoted[2..4].copy_from_slice(&key.remote.port().to_be_bytes());
+    quoted[4..8].copy_from_slice(&(seg.seq_number.0 as u32).to_be_bytes());
+    let header = Ipv4Repr {
+        src_addr: *key.guest.ip(),
+        dst_addr: *key.remote.ip(),
+        next_header: IpProtocol::Tcp,
+        payload_len: 20,
+        hop_limit: 64,
+    };
+    let icmp = Icmpv4Repr::DstUnreachable {
+        reason,
+        header,
+        data: &quoted,
+    };
+    cx.out.icmp4(cx.cfg.host, *key.guest.ip(), &icmp);
+}
+
+/// Enough of the guest's SYN to answer it after the flow is gone.
+struct SynInfo {
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+}
+
+impl SynInfo {
+    fn as_repr(&self) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            control: TcpControl::Syn,
+            seq_number: TcpSeqNumber(self.seq as i32),
+            ack_number: None,
+            window_len: 0,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        }
+    }
+}
+
+fn syn_repr(f: &Flow) -> SynInfo {
+    SynInfo {
+        src_port: f.key.guest.port(),
+        dst_port: f.key.remote.port(),
+        seq: f.rcv_nxt.wrapping_sub(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_scale_covers_the_buffer() {
+        assert_eq!(scale_for(65535), 0);
+        assert_eq!(scale_for(65536), 1);
+        assert_eq!(scale_for(512 * 1024), 4);
+        assert_eq!(scale_for(usize::MAX), 14);
+        assert!(seq_lt(0xffff_fff0, 5));
+        assert!(!seq_lt(5, 0xffff_fff0));
+    }
+}

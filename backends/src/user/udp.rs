@@ -1,0 +1,326 @@
+//! UDP NAT: one host socket per guest source port, closed after an idle timeout; DNS
+//! queries to the virtual DNS address are forwarded to the host's resolvers; `hostfwd=udp`
+//! forwards datagrams from a host port into the guest.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::{Connection, Ctx, FwdProto, Verdict};
+
+/// epoll token kind of a UDP NAT flow.
+pub(crate) const TOKEN_FLOW: u64 = 3 << 32;
+/// epoll token kind of a `hostfwd=udp` socket.
+pub(crate) const TOKEN_FWD: u64 = 4 << 32;
+/// Datagrams read from one socket per readiness event.
+const READS_PER_EVENT: usize = 64;
+
+#[derive(Debug)]
+struct Flow {
+    guest: SocketAddrV4,
+    sock: UdpSocket,
+    dns: bool,
+    last: Instant,
+    idle: Duration,
+    /// The last host address the guest sent to (for the table).
+    remote: SocketAddr,
+    /// The port the guest addressed last; DNS answers come from it.
+    guest_dst_port: u16,
+}
+
+#[derive(Debug)]
+struct Fwd {
+    sock: UdpSocket,
+    guest: SocketAddrV4,
+    /// The last host peer that sent through this forward; guest replies go there.
+    peer: Option<SocketAddr>,
+}
+
+/// The UDP half of the NAT.
+#[derive(Debug, Default)]
+pub(crate) struct UdpNat {
+    flows: Vec<Option<Flow>>,
+    free: Vec<usize>,
+    index: HashMap<(SocketAddrV4, bool), usize>,
+    fwds: Vec<Fwd>,
+}
+
+/// How the host sees an address the guest used: the gateway is the host's loopback.
+fn guest_view(cx: &Ctx, from: SocketAddr) -> Option<SocketAddrV4> {
+    match from.ip() {
+        IpAddr::V4(a) if a.is_loopback() => Some(SocketAddrV4::new(cx.cfg.host, from.port())),
+        IpAddr::V4(a) => Some(SocketAddrV4::new(a, from.port())),
+        IpAddr::V6(a) if a.is_loopback() => Some(SocketAddrV4::new(cx.cfg.host, from.port())),
+        IpAddr::V6(a) => a
+            .to_ipv4_mapped()
+            .map(|v4| SocketAddrV4::new(v4, from.port())),
+    }
+}
+
+impl UdpNat {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Adds a `hostfwd=udp` socket.
+    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
+        let sock = UdpSocket::bind(host)?;
+        sock.set_nonblocking(true)?;
+        let token = TOKEN_FWD | self.fwds.len() as u64;
+        cx.poller.add(sock.as_raw_fd(), token, true, false)?;
+        self.fwds.push(Fwd {
+            sock,
+            guest,
+            peer: None,
+        });
+        Ok(())
+    }
+
+    /// The local addresses of the forward sockets.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.fwds
+            .iter()
+            .filter_map(|f| f.sock.local_addr().ok())
+            .collect()
+    }
+
+    /// A guest datagram from `src` to `dst` (not DHCP or TFTP, which are served inside).
+    pub fn input(
+        &mut self,
+        cx: &mut Ctx,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+    ) -> Verdict {
+        // A reply from the guest side of a UDP forward goes back through it.
+        if let Some(fwd) = self.fwds.iter().find(|f| {
+            f.guest == src
+                && f.peer
+                    .is_some_and(|p| p.port() == dst.port() && guest_view(cx, p) == Some(dst))
+        }) {
+            if let Some(peer) = fwd.peer {
+                if let Err(e) = fwd.sock.send_to(payload, peer) {
+                    log::debug!("user: UDP forward reply to {peer} failed: {e}");
+                }
+            }
+            return Verdict::Handled;
+        }
+        if cx.cfg.restrict {
+            log::debug!("user: restrict=on drops UDP to {dst}");
+            return Verdict::Refused;
+        }
+        let ip = *dst.ip();
+        let dns = ip == cx.cfg.dns;
+        let target = if dns {
+            match cx.cfg.dns_resolvers.first() {
+                Some(r) if dst.port() == 53 => *r,
+                Some(r) => SocketAddr::new(r.ip(), dst.port()),
+                None => return Verdict::Ignored,
+            }
+        } else if ip == cx.cfg.host || ip == cx.cfg.broadcast() {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, dst.port()))
+        } else if cx.cfg.in_net(ip) || ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified()
+        {
+            return Verdict::Ignored;
+        } else {
+            SocketAddr::V4(dst)
+        };
+        let Some(id) = self.flow_for(cx, src, dns, target) else {
+            return Verdict::Refused;
+        };
+        let Some(f) = self.flows[id].as_mut() else {
+            return Verdict::Refused;
+        };
+        f.last = cx.now;
+        f.remote = target;
+        f.guest_dst_port = dst.port();
+        match f.sock.send_to(payload, target) {
+            Ok(_) => Verdict::Handled,
+            Err(e) => {
+                log::debug!("user: UDP send to {target} failed: {e}");
+                Verdict::Refused
+            }
+        }
+    }
+
+    fn flow_for(
+        &mut self,
+        cx: &Ctx,
+        guest: SocketAddrV4,
+        dns: bool,
+        target: SocketAddr,
+    ) -> Option<usize> {
+        if let Some(&id) = self.index.get(&(guest, dns)) {
+            let same_family = self.flows[id]
+                .as_ref()
+                .and_then(|f| f.sock.local_addr().ok())
+                .is_some_and(|a| a.is_ipv4() == target.is_ipv4());
+            if same_family {
+                return Some(id);
+            }
+            self.remove(cx, id);
+        }
+        if cx.flows >= cx.cfg.limits.max_flows {
+            log::debug!("user: flow limit reached, UDP from {guest} refused");
+            return None;
+        }
+        let bind: SocketAddr = if target.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = UdpSocket::bind(bind)
+            .and_then(|s| s.set_nonblocking(true).map(|_| s))
+            .map_err(|e| log::debug!("user: cannot open a UDP socket: {e}"))
+            .ok()?;
+        let id = self.free.pop().unwrap_or_else(|| {
+            self.flows.push(None);
+            self.flows.len() - 1
+        });
+        if let Err(e) = cx
+            .poller
+            .add(sock.as_raw_fd(), TOKEN_FLOW | id as u64, true, false)
+        {
+            log::debug!("user: epoll refused a UDP socket: {e}");
+            self.free.push(id);
+            return None;
+        }
+        let idle = if dns {
+            cx.cfg.limits.dns_idle
+        } else {
+            cx.cfg.limits.udp_idle
+        };
+        self.flows[id] = Some(Flow {
+            guest,
+            sock,
+            dns,
+            last: cx.now,
+            idle,
+            remote: target,
+            guest_dst_port: 0,
+        });
+        self.index.insert((guest, dns), id);
+        Some(id)
+    }
+
+    fn remove(&mut self, cx: &Ctx, id: usize) {
+        if let Some(f) = self.flows.get_mut(id).and_then(Option::take) {
+            cx.poller.remove(f.sock.as_raw_fd());
+            self.index.remove(&(f.guest, f.dns));
+            self.free.push(id);
+        }
+    }
+
+    /// Datagrams arrived on a host socket.
+    pub fn event(&mut self, cx: &mut Ctx, token: u64, buf: &mut [u8]) {
+        let slot = (token & 0xffff_ffff) as usize;
+        if token & !0xffff_ffff == TOKEN_FWD {
+            self.fwd_event(cx, slot, buf);
+            return;
+        }
+        let Some(f) = self.flows.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        for _ in 0..READS_PER_EVENT {
+            let (n, from) = match f.sock.recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP errors for earlier datagrams surface here; the flow lives on.
+                    log::debug!("user: UDP receive for {} failed: {e}", f.guest);
+                    break;
+                }
+            };
+            f.last = cx.now;
+            let src = if f.dns {
+                SocketAddrV4::new(cx.cfg.dns, f.guest_dst_port)
+            } else {
+                match guest_view(cx, from) {
+                    Some(a) => a,
+                    None => continue,
+                }
+            };
+            cx.out.udp4(
+                (*src.ip(), src.port()),
+                (*f.guest.ip(), f.guest.port()),
+                &buf[..n],
+                None,
+            );
+        }
+    }
+
+    fn fwd_event(&mut self, cx: &mut Ctx, idx: usize, buf: &mut [u8]) {
+        let Some(fwd) = self.fwds.get_mut(idx) else {
+            return;
+        };
+        for _ in 0..READS_PER_EVENT {
+            let (n, from) = match fwd.sock.recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    log::debug!("user: UDP forward receive failed: {e}");
+                    break;
+                }
+            };
+            let Some(src) = guest_view(cx, from) else {
+                continue;
+            };
+            fwd.peer = Some(from);
+            cx.out.udp4(
+                (*src.ip(), src.port()),
+                (*fwd.guest.ip(), fwd.guest.port()),
+                &buf[..n],
+                None,
+            );
+        }
+    }
+
+    /// The earliest idle timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.flows.iter().flatten().map(|f| f.last + f.idle).min()
+    }
+
+    /// Closes flows idle past their timeout.
+    pub fn timers(&mut self, cx: &mut Ctx) {
+        for id in 0..self.flows.len() {
+            if self.flows[id]
+                .as_ref()
+                .is_some_and(|f| f.last + f.idle <= cx.now)
+            {
+                self.remove(cx, id);
+            }
+        }
+    }
+
+    /// The connection table rows.
+    pub fn entries(&self, now: Instant) -> Vec<Connection> {
+        let mut v: Vec<Connection> = self
+            .fwds
+            .iter()
+            .filter_map(|f| {
+                Some(Connection {
+                    proto: FwdProto::Udp,
+                    state: "HOST_FORWARD".into(),
+                    guest: f.guest,
+                    host: f.sock.local_addr().ok()?,
+                    recv_q: 0,
+                    send_q: 0,
+                })
+            })
+            .collect();
+        v.extend(self.flows.iter().flatten().map(|f| Connection {
+            proto: FwdProto::Udp,
+            state: format!(
+                "{} sec",
+                (f.last + f.idle).saturating_duration_since(now).as_secs()
+            ),
+            guest: f.guest,
+            host: f.remote,
+            recv_q: 0,
+            send_q: 0,
+        }));
+        v
+    }
+}

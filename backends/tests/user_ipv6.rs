@@ -1,0 +1,221 @@
+//! IPv6 on the virtual network: router advertisements, neighbour discovery, stateless
+//! DHCPv6 and echo of the virtual hosts.
+#![cfg(feature = "user")]
+
+mod user_util;
+
+use std::net::Ipv6Addr;
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::*;
+use user_util::*;
+use vm_nic_backends::user::{UserConfig, UserNet};
+use vm_nic_backends::NetBackend;
+
+const ROUTER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// The single ICMPv6 message waiting, checksum verified: (src, dst, raw ICMPv6 bytes).
+fn one_icmp6(n: &mut UserNet) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    let frames = drain(n);
+    assert_eq!(frames.len(), 1, "one reply");
+    let (src, dst, proto, payload, eth_dst) = parse_ip6(&frames[0]).unwrap();
+    assert_eq!(proto, IpProtocol::Icmpv6);
+    assert_eq!(eth_dst, GUEST_MAC);
+    let p = Icmpv6Packet::new_checked(&payload[..]).unwrap();
+    assert!(p.verify_checksum(&src, &dst), "ICMPv6 checksum");
+    (src, dst, payload)
+}
+
+#[test]
+fn router_solicitation_gets_prefix_dns_and_other_flag() {
+    let mut n = net();
+    let rs = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit {
+        lladdr: Some(GUEST_MAC.into()),
+    });
+    n.send(&icmp6_frame(GUEST_LL, ALL_ROUTERS, 255, &rs))
+        .unwrap();
+    let (src, dst, raw) = one_icmp6(&mut n);
+    assert_eq!((src, dst), (ROUTER_LL, GUEST_LL));
+    let p = Icmpv6Packet::new_checked(&raw[..]).unwrap();
+    let r = Icmpv6Repr::parse(&src, &dst, &p, &ChecksumCapabilities::default()).unwrap();
+    let Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+        flags,
+        router_lifetime,
+        lladdr,
+        prefix_info: Some(pi),
+        mtu,
+        ..
+    }) = r
+    else {
+        panic!("not an RA: {r:?}");
+    };
+    assert!(flags.contains(NdiscRouterFlags::OTHER));
+    assert!(router_lifetime.secs() > 0);
+    assert_eq!(lladdr.unwrap().as_bytes(), GW_MAC.as_bytes());
+    assert_eq!(mtu, Some(1500));
+    assert_eq!(pi.prefix, Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(pi.prefix_len, 64);
+    assert!(pi
+        .flags
+        .contains(NdiscPrefixInfoFlags::ADDRCONF | NdiscPrefixInfoFlags::ON_LINK));
+    // The RDNSS option (type 25) is the last 24 bytes and names the DNS address.
+    let rdnss = &raw[raw.len() - 24..];
+    assert_eq!((rdnss[0], rdnss[1]), (25, 3));
+    assert_eq!(&rdnss[8..24], &DNS_V6.octets());
+}
+
+#[test]
+fn neighbor_solicitation_for_virtual_hosts_only() {
+    let mut n = net();
+    for (target, answered) in [
+        (HOST_V6, true),
+        (DNS_V6, true),
+        (ROUTER_LL, true),
+        (GUEST_V6, false),
+    ] {
+        let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: target,
+            lladdr: Some(GUEST_MAC.into()),
+        });
+        let o = target.octets();
+        let snm = Ipv6Addr::new(
+            0xff02,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0xff00 | u16::from(o[13]),
+            u16::from_be_bytes([o[14], o[15]]),
+        );
+        n.send(&icmp6_frame(GUEST_V6, snm, 255, &ns)).unwrap();
+        if !answered {
+            assert!(drain(&mut n).is_empty());
+            continue;
+        }
+        let (src, dst, raw) = one_icmp6(&mut n);
+        assert_eq!((src, dst), (target, GUEST_V6));
+        let p = Icmpv6Packet::new_checked(&raw[..]).unwrap();
+        let r = Icmpv6Repr::parse(&src, &dst, &p, &ChecksumCapabilities::default()).unwrap();
+        let Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags,
+            target_addr,
+            lladdr,
+        }) = r
+        else {
+            panic!("not an NA: {r:?}");
+        };
+        assert_eq!(target_addr, target);
+        assert!(flags.contains(NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE));
+        assert_eq!(lladdr.unwrap().as_bytes(), GW_MAC.as_bytes());
+    }
+    // Hop limit other than 255: forged from off-link, dropped and counted.
+    let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr: HOST_V6,
+        lladdr: Some(GUEST_MAC.into()),
+    });
+    n.send(&icmp6_frame(GUEST_V6, HOST_V6, 64, &ns)).unwrap();
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.stats().malformed, 1);
+}
+
+#[test]
+fn ping6_virtual_host() {
+    let mut n = net();
+    let req = Icmpv6Repr::EchoRequest {
+        ident: 9,
+        seq_no: 4,
+        data: b"six",
+    };
+    n.send(&icmp6_frame(GUEST_V6, HOST_V6, 64, &req)).unwrap();
+    let (src, dst, raw) = one_icmp6(&mut n);
+    assert_eq!((src, dst), (HOST_V6, GUEST_V6));
+    let p = Icmpv6Packet::new_checked(&raw[..]).unwrap();
+    let r = Icmpv6Repr::parse(&src, &dst, &p, &ChecksumCapabilities::default()).unwrap();
+    assert_eq!(
+        r,
+        Icmpv6Repr::EchoReply {
+            ident: 9,
+            seq_no: 4,
+            data: b"six"
+        }
+    );
+}
+
+#[test]
+fn stateless_dhcpv6_gives_dns() {
+    let mut n = net();
+    // Information-request, transaction 0xabcdef, client id option.
+    let mut msg = vec![11, 0xab, 0xcd, 0xef, 0, 1, 0, 4, 1, 2, 3, 4];
+    msg.extend_from_slice(&[0, 6, 0, 2, 0, 23]); // option request: DNS servers
+    let repr = UdpRepr {
+        src_port: 546,
+        dst_port: 547,
+    };
+    let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+    let mut p = vec![0u8; 8 + msg.len()];
+    repr.emit(
+        &mut UdpPacket::new_unchecked(&mut p[..]),
+        &GUEST_LL.into(),
+        &dst.into(),
+        msg.len(),
+        |b| b.copy_from_slice(&msg),
+        &ChecksumCapabilities::default(),
+    );
+    n.send(&ipv6_frame(GUEST_LL, dst, IpProtocol::Udp, 1, &p))
+        .unwrap();
+    let frames = drain(&mut n);
+    assert_eq!(frames.len(), 1);
+    let (src, d, proto, payload, _) = parse_ip6(&frames[0]).unwrap();
+    assert_eq!((src, d, proto), (ROUTER_LL, GUEST_LL, IpProtocol::Udp));
+    let u = UdpPacket::new_checked(&payload[..]).unwrap();
+    assert!(u.verify_checksum(&src.into(), &d.into()));
+    assert_eq!((u.src_port(), u.dst_port()), (547, 546));
+    let r = u.payload();
+    assert_eq!(
+        &r[..4],
+        &[7, 0xab, 0xcd, 0xef],
+        "Reply with the transaction id"
+    );
+    let mut dns_opt = vec![0, 23, 0, 16];
+    dns_opt.extend_from_slice(&DNS_V6.octets());
+    assert!(
+        r.windows(dns_opt.len()).any(|w| w == dns_opt),
+        "DNS servers option"
+    );
+    assert!(
+        r.windows(8).any(|w| w == [0, 1, 0, 4, 1, 2, 3, 4]),
+        "client id echoed"
+    );
+}
+
+#[test]
+fn malformed_and_disabled_ipv6() {
+    let mut n = net();
+    let req = Icmpv6Repr::EchoRequest {
+        ident: 1,
+        seq_no: 1,
+        data: b"x",
+    };
+    let good = icmp6_frame(GUEST_V6, HOST_V6, 64, &req);
+    n.send(&good[..14 + 30]).unwrap(); // IPv6 header cut
+    let mut bad = good.clone();
+    bad[14 + 5] = 200; // payload length beyond the frame
+    n.send(&bad).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1; // ICMPv6 checksum
+    n.send(&bad).unwrap();
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.stats().malformed, 3);
+
+    let mut off = UserNet::new(UserConfig {
+        ipv6: false,
+        ..UserConfig::default()
+    })
+    .unwrap();
+    off.send(&good).unwrap();
+    assert!(drain(&mut off).is_empty());
+    assert_eq!(off.stats().ignored, 1);
+}

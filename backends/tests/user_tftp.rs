@@ -1,0 +1,160 @@
+//! The read-only TFTP server (`tftp=`), played against by a crafted guest client.
+#![cfg(feature = "user")]
+
+mod user_util;
+
+use std::path::PathBuf;
+
+use smoltcp::wire::IpProtocol;
+use user_util::*;
+use vm_nic_backends::user::{UserConfig, UserNet};
+use vm_nic_backends::NetBackend;
+
+fn root(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vm-nic-tftp-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn server(dir: &std::path::Path) -> UserNet {
+    UserNet::new(UserConfig {
+        tftp: Some(dir.to_path_buf()),
+        ..UserConfig::default()
+    })
+    .unwrap()
+}
+
+fn rrq(name: &str, opts: &[(&str, &str)]) -> Vec<u8> {
+    let mut p = vec![0, 1];
+    p.extend_from_slice(name.as_bytes());
+    p.push(0);
+    p.extend_from_slice(b"octet\0");
+    for (k, v) in opts {
+        p.extend_from_slice(k.as_bytes());
+        p.push(0);
+        p.extend_from_slice(v.as_bytes());
+        p.push(0);
+    }
+    p
+}
+
+fn ack(n: u16) -> Vec<u8> {
+    let mut p = vec![0, 4];
+    p.extend_from_slice(&n.to_be_bytes());
+    p
+}
+
+/// The one TFTP reply waiting: (opcode, rest).
+fn reply(n: &mut UserNet) -> (u16, Vec<u8>) {
+    let frames = drain(n);
+    let mut found = None;
+    for f in frames {
+        let ip = parse_ip4(&f).unwrap();
+        assert_eq!(ip.proto, IpProtocol::Udp);
+        let (sp, dp, p) = parse_udp(&ip);
+        assert_eq!((ip.src, sp, dp), (GW, 69, 2000));
+        assert!(found.is_none(), "one reply per request");
+        found = Some((u16::from_be_bytes([p[0], p[1]]), p[2..].to_vec()));
+    }
+    found.expect("a TFTP reply")
+}
+
+fn send(n: &mut UserNet, p: &[u8]) {
+    n.send(&udp((GUEST_IP, 2000), (GW, 69), p)).unwrap();
+}
+
+/// Fetches `name`, ACKing every block; returns the file.
+fn fetch(n: &mut UserNet, first: (u16, Vec<u8>), blksize: usize) -> Vec<u8> {
+    let mut data = Vec::new();
+    let (mut op, mut rest) = first;
+    for expect in 1u16..=10_000 {
+        assert_eq!(op, 3, "DATA");
+        assert_eq!(u16::from_be_bytes([rest[0], rest[1]]), expect);
+        let block = &rest[2..];
+        data.extend_from_slice(block);
+        send(n, &ack(expect));
+        if block.len() < blksize {
+            assert!(drain(n).is_empty(), "nothing after the last block");
+            return data;
+        }
+        (op, rest) = reply(n);
+    }
+    panic!("transfer did not end");
+}
+
+#[test]
+fn fetches_a_file_with_default_and_negotiated_block_size() {
+    let dir = root("fetch");
+    let content: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::write(dir.join("boot.img"), &content).unwrap();
+    std::fs::write(dir.join("exact"), vec![7u8; 1024]).unwrap();
+    let mut n = server(&dir);
+
+    send(&mut n, &rrq("boot.img", &[]));
+    let first = reply(&mut n);
+    assert_eq!(fetch(&mut n, first, 512), content);
+
+    // A size that is a multiple of the block size ends with an empty block.
+    send(&mut n, &rrq("exact", &[]));
+    let first = reply(&mut n);
+    assert_eq!(fetch(&mut n, first, 512), vec![7u8; 1024]);
+
+    send(
+        &mut n,
+        &rrq("/boot.img", &[("blksize", "1024"), ("tsize", "0")]),
+    );
+    let (op, rest) = reply(&mut n);
+    assert_eq!(op, 6, "OACK");
+    assert_eq!(rest, b"blksize\x001024\x00tsize\x003000\x00");
+    send(&mut n, &ack(0));
+    let first = reply(&mut n);
+    assert_eq!(fetch(&mut n, first, 1024), content);
+    assert_eq!(n.stats().malformed, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn repeated_ack_resends_the_lost_block() {
+    let dir = root("resend");
+    std::fs::write(dir.join("f"), vec![1u8; 1500]).unwrap();
+    let mut n = server(&dir);
+    send(&mut n, &rrq("f", &[]));
+    let (_, b1) = reply(&mut n);
+    send(&mut n, &ack(1));
+    let (_, b2) = reply(&mut n);
+    assert_eq!(&b2[..2], &[0, 2]);
+    // Block 2 "lost": the guest repeats ACK 1 and gets block 2 again.
+    send(&mut n, &ack(1));
+    let (op, again) = reply(&mut n);
+    assert_eq!(op, 3);
+    assert_eq!(again, b2);
+    assert_eq!(b1.len(), 514);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn writes_missing_files_and_escapes_are_refused() {
+    let dir = root("refuse");
+    std::fs::write(dir.join("f"), b"x").unwrap();
+    let mut n = server(&dir);
+    let mut wrq = rrq("f", &[]);
+    wrq[1] = 2;
+    send(&mut n, &wrq);
+    let (op, rest) = reply(&mut n);
+    assert_eq!((op, &rest[..2]), (5, &[0u8, 2][..]), "access violation");
+    for name in ["missing", "../f", "a/../../etc/passwd"] {
+        send(&mut n, &rrq(name, &[]));
+        let (op, rest) = reply(&mut n);
+        assert_eq!((op, &rest[..2]), (5, &[0u8, 1][..]), "{name}: not found");
+    }
+    // Without tftp= every request is refused.
+    let mut plain = net();
+    send(&mut plain, &rrq("f", &[]));
+    assert_eq!(reply(&mut plain).0, 5);
+    // Truncated requests are dropped and counted.
+    send(&mut n, &[0, 1]);
+    send(&mut n, &[0, 1, b'f', 0, b'o']);
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.stats().malformed, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,157 @@
+//! UDP NAT, DNS forwarding, UDP hostfwd and idle timeouts, through real host sockets on
+//! 127.0.0.1.
+#![cfg(feature = "user")]
+
+mod user_util;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use smoltcp::wire::IpProtocol;
+use user_util::*;
+use vm_nic_backends::user::{FwdProto, UserConfig, UserNet};
+use vm_nic_backends::NetBackend;
+
+const T: Duration = Duration::from_secs(10);
+
+fn host_socket() -> (UdpSocket, u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
+/// Polls until a UDP datagram for the guest arrives: (src, src port, dst port, payload).
+fn guest_datagram(n: &mut UserNet) -> Option<(Ipv4Addr, u16, u16, Vec<u8>)> {
+    let mut got = None;
+    pump(n, T, |n| {
+        for f in drain(n) {
+            if let Some(ip) = parse_ip4(&f) {
+                if ip.proto == IpProtocol::Udp {
+                    assert_eq!(ip.dst, GUEST_IP);
+                    let (sp, dp, p) = parse_udp(&ip);
+                    got = Some((ip.src, sp, dp, p));
+                }
+            }
+        }
+        got.is_some()
+    });
+    got
+}
+
+#[test]
+fn udp_to_gateway_reaches_host_loopback_and_back() {
+    let (server, port) = host_socket();
+    let mut n = net();
+    n.send(&udp((GUEST_IP, 5000), (GW, port), b"hello"))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (len, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"hello");
+    assert!(from.ip().is_loopback());
+    let rows = n.connections();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].proto, FwdProto::Udp);
+    assert!(rows[0].state.ends_with("sec"));
+    server.send_to(b"world", from).unwrap();
+    let (src, sp, dp, p) = guest_datagram(&mut n).expect("reply");
+    assert_eq!((src, sp, dp), (GW, port, 5000));
+    assert_eq!(p, b"world");
+    // A second datagram from the same guest port reuses the flow (same host port).
+    n.send(&udp((GUEST_IP, 5000), (GW, port), b"again"))
+        .unwrap();
+    let (_, from2) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(from2, from);
+    assert_eq!(n.connections().len(), 1);
+}
+
+#[test]
+fn dns_queries_go_to_the_configured_resolver() {
+    let (resolver, port) = host_socket();
+    let cfg = UserConfig {
+        dns_resolvers: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        ..UserConfig::default()
+    };
+    let mut n = UserNet::new(cfg).unwrap();
+    let query =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x04test\x00\x00\x01\x00\x01";
+    n.send(&udp((GUEST_IP, 33333), (DNS, 53), query)).unwrap();
+    assert_eq!(n.stats(), Default::default());
+    let mut buf = [0u8; 512];
+    let (len, from) = resolver.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], query);
+    let mut answer = query.to_vec();
+    answer[2] = 0x81;
+    answer[3] = 0x80;
+    resolver.send_to(&answer, from).unwrap();
+    let (src, sp, dp, p) = guest_datagram(&mut n).expect("answer");
+    assert_eq!((src, sp, dp), (DNS, 53, 33333));
+    assert_eq!(p, answer);
+}
+
+#[test]
+fn idle_udp_flows_expire() {
+    let (server, port) = host_socket();
+    let mut cfg = UserConfig::default();
+    cfg.limits.udp_idle = Duration::from_millis(150);
+    let mut n = UserNet::new(cfg).unwrap();
+    n.send(&udp((GUEST_IP, 5001), (GW, port), b"x")).unwrap();
+    let mut buf = [0u8; 8];
+    server.recv_from(&mut buf).unwrap();
+    assert_eq!(n.connections().len(), 1);
+    let deadline = n.next_deadline().expect("idle timer armed");
+    assert!(deadline <= std::time::Instant::now() + Duration::from_millis(150));
+    assert!(pump(&mut n, T, |n| n.connections().is_empty()));
+}
+
+#[test]
+fn restrict_on_drops_udp_and_flow_limit_refuses() {
+    let (server, port) = host_socket();
+    let cfg = UserConfig {
+        restrict: true,
+        ..UserConfig::default()
+    };
+    let mut n = UserNet::new(cfg).unwrap();
+    n.send(&udp((GUEST_IP, 5002), (GW, port), b"x")).unwrap();
+    assert_eq!(n.stats().refused, 1);
+    server
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert!(
+        server.recv_from(&mut buf).is_err(),
+        "nothing reached the host"
+    );
+
+    let mut cfg = UserConfig::default();
+    cfg.limits.max_flows = 1;
+    let mut n = UserNet::new(cfg).unwrap();
+    n.send(&udp((GUEST_IP, 5003), (GW, port), b"1")).unwrap();
+    n.send(&udp((GUEST_IP, 5004), (GW, port), b"2")).unwrap();
+    assert_eq!(n.stats().refused, 1);
+    assert_eq!(n.connections().len(), 1);
+    let (len, _) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"1");
+}
+
+#[test]
+fn udp_hostfwd_delivers_and_carries_replies_back() {
+    let cfg = UserConfig::from_opts(&[("hostfwd".into(), "udp:127.0.0.1:0-:7".into())]).unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    // Teach the guest's MAC first, as a booted guest would have.
+    n.send(&arp_request(GUEST_IP, GW)).unwrap();
+    drain(&mut n);
+    let fwd = n.hostfwd_addrs()[0];
+    let (peer, peer_port) = host_socket();
+    peer.send_to(b"to-guest", fwd).unwrap();
+    let (src, sp, dp, p) = guest_datagram(&mut n).expect("forwarded datagram");
+    assert_eq!((src, sp, dp), (GW, peer_port, 7));
+    assert_eq!(p, b"to-guest");
+    n.send(&udp((GUEST_IP, 7), (GW, peer_port), b"to-host"))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let (len, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"to-host");
+    assert_eq!(from, fwd, "reply comes from the forwarded port");
+    assert!(n.info_usernet().contains("UDP[HOST_FORWARD]"));
+}

@@ -1,0 +1,118 @@
+#!/bin/busybox sh
+# /init of the vm-nic guest initramfs. Loads the NIC drivers, brings eth0 up, asks for a
+# DHCP lease, pings the gateway and (optionally) runs ethtool's tests, printing one
+# `VMNIC-RESULT key=value` line per fact on the console, then powers off.
+# Kernel command-line knobs: vmnic.ping=N (pings, default 5), vmnic.ethtool=1 (run
+# ethtool -i/-k/-e/-d/-t offline), vmnic.target=IP (default 10.0.2.2).
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+result() { echo "VMNIC-RESULT $*"; }
+finish() {
+    result done=1
+    sync
+    poweroff -f
+    sleep 5
+}
+
+ping_count=5
+run_ethtool=0
+target=10.0.2.2
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        vmnic.ping=*) ping_count="${arg#vmnic.ping=}" ;;
+        vmnic.ethtool=*) run_ethtool="${arg#vmnic.ethtool=}" ;;
+        vmnic.target=*) target="${arg#vmnic.target=}" ;;
+    esac
+done
+result boot=ok kernel=$(uname -r)
+
+# Every NIC driver the harness covers, in dependency order: the one whose PCI ID table
+# (and revision check: 8139too refuses revision >= 0x20, 8139cp below it) matches binds.
+for m in mii 8390 ne2k-pci 8139too 8139cp e1000; do
+    if insmod "/lib/modules/$m.ko" 2>/tmp/insmod.err; then
+        result "insmod_$m=ok"
+    else
+        result "insmod_$m=fail"
+        sed 's/^/VMNIC-LOG /' /tmp/insmod.err
+    fi
+done
+
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ ! -e /sys/class/net/eth0 ]; then
+    result driver=none
+    dmesg | tail -n 40 | sed 's/^/VMNIC-LOG /'
+    finish
+fi
+driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")
+result "driver=$driver"
+result "mac=$(cat /sys/class/net/eth0/address)"
+result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
+
+ip link set lo up
+if ip link set eth0 up; then result link_up=ok; else result link_up=fail; fi
+# Wait (bounded, 5 s) for carrier: the drivers report it from the PHY/link status.
+i=0
+while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+result "carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null)"
+
+# udhcpc: 5 discovers, 2 s apart; the script writes the lease to /tmp/lease.
+if udhcpc -i eth0 -n -q -f -t 5 -T 2 -s /udhcpc.script >/tmp/udhcpc.log 2>&1; then
+    . /tmp/lease
+    result "dhcp_ip=$ip"
+    result "dhcp_router=$router"
+    result "dhcp_dns=$dns"
+    result "dhcp_lease=$lease"
+    result "dhcp_mask=$subnet"
+else
+    result dhcp_ip=none
+    sed 's/^/VMNIC-LOG /' /tmp/udhcpc.log
+fi
+
+ping -c "$ping_count" -W 2 "$target" >/tmp/ping.log 2>&1
+sed 's/^/VMNIC-LOG /' /tmp/ping.log
+summary=$(grep 'packets transmitted' /tmp/ping.log)
+tx=$(echo "$summary" | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p')
+rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+loss=$(echo "$summary" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
+result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100}"
+
+if [ "$run_ethtool" = 1 ]; then
+    if ethtool -i eth0 >/tmp/e.log 2>&1; then
+        result "ethtool_driver=$(sed -n 's/^driver: //p' /tmp/e.log)"
+    else
+        result ethtool_driver=fail
+    fi
+    for opt in k e d; do
+        if ethtool -$opt eth0 >/tmp/e.log 2>&1; then
+            result "ethtool_$opt=ok lines=$(wc -l </tmp/e.log)"
+        else
+            result "ethtool_$opt=fail"
+            sed 's/^/VMNIC-LOG /' /tmp/e.log
+        fi
+    done
+    # The offline self-test resets the adapter; it runs last.
+    ethtool -t eth0 offline >/tmp/t.log 2>&1
+    sed 's/^/VMNIC-LOG /' /tmp/t.log
+    verdict=$(sed -n 's/^The test result is \([A-Z]*\).*/\1/p' /tmp/t.log)
+    result "ethtool_test=${verdict:-none}"
+    # Lines such as "Register test  (offline)	 0" -> ethtool_register=0.
+    sed -n 's/^\([A-Za-z]*\) test *([a-z/]*)[[:space:]]*\([0-9]*\)$/\1 \2/p' /tmp/t.log |
+        while read -r name value; do
+            name=$(echo "$name" | tr 'A-Z' 'a-z')
+            result "ethtool_$name=$value"
+        done
+fi
+
+dmesg | grep -iE 'eth0|e1000|8139|ne2k|8390' | tail -n 30 | sed 's/^/VMNIC-LOG /'
+finish

@@ -1,1 +1,0 @@
-//! network (being written).
