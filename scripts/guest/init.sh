@@ -11,6 +11,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
 result() { echo "VMNIC-RESULT $*"; }
+# Guest uptime in seconds, for the stage timings (t_*=) in the result lines.
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
 finish() {
     result done=1
     sync
@@ -52,7 +54,7 @@ if [ ! -e /sys/class/net/eth0 ]; then
     finish
 fi
 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")
-result "driver=$driver"
+result "driver=$driver t_driver=$(uptime_s)"
 result "mac=$(cat /sys/class/net/eth0/address)"
 result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
 
@@ -69,7 +71,7 @@ result "carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null)"
 # udhcpc: 5 discovers, 2 s apart; the script writes the lease to /tmp/lease.
 if udhcpc -i eth0 -n -q -f -t 5 -T 2 -s /udhcpc.script >/tmp/udhcpc.log 2>&1; then
     . /tmp/lease
-    result "dhcp_ip=$ip"
+    result "dhcp_ip=$ip t_dhcp=$(uptime_s)"
     result "dhcp_router=$router"
     result "dhcp_dns=$dns"
     result "dhcp_lease=$lease"
@@ -85,7 +87,7 @@ summary=$(grep 'packets transmitted' /tmp/ping.log)
 tx=$(echo "$summary" | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p')
 rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 loss=$(echo "$summary" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
-result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100}"
+result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100} t_ping=$(uptime_s)"
 
 if [ "$run_ethtool" = 1 ]; then
     if ethtool -i eth0 >/tmp/e.log 2>&1; then
@@ -105,7 +107,7 @@ if [ "$run_ethtool" = 1 ]; then
     ethtool -t eth0 offline >/tmp/t.log 2>&1
     sed 's/^/VMNIC-LOG /' /tmp/t.log
     verdict=$(sed -n 's/^The test result is \([A-Z]*\).*/\1/p' /tmp/t.log)
-    result "ethtool_test=${verdict:-none}"
+    result "ethtool_test=${verdict:-none} t_ethtool=$(uptime_s)"
     # Lines such as "Register test  (offline)	 0" -> ethtool_register=0.
     sed -n 's/^\([A-Za-z]*\) test *([a-z/]*)[[:space:]]*\([0-9]*\)$/\1 \2/p' /tmp/t.log |
         while read -r name value; do

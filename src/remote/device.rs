@@ -94,7 +94,22 @@ fn take(pairs: &mut Vec<(String, String)>, key: &str) -> Option<String> {
 type Opener = fn(&[(String, String)]) -> Result<Box<dyn NetBackend>, OptError>;
 
 /// The `-netdev` types this build can open, each by its module's `open`.
-const BACKENDS: &[(&str, Opener)] = &[];
+const BACKENDS: &[(&str, Opener)] = &[
+    #[cfg(feature = "user")]
+    ("user", vm_nic_backends::user::open),
+    #[cfg(feature = "socket")]
+    ("socket", vm_nic_backends::socket::open),
+    #[cfg(feature = "socket")]
+    ("stream", vm_nic_backends::socket::stream::open),
+    #[cfg(feature = "socket")]
+    ("dgram", vm_nic_backends::socket::dgram::open),
+    #[cfg(feature = "tap")]
+    ("tap", vm_nic_backends::tap::open),
+    #[cfg(feature = "tap")]
+    ("bridge", vm_nic_backends::tap::bridge::open),
+    #[cfg(feature = "vde")]
+    ("vde", vm_nic_backends::vde::open),
+];
 
 /// Opens a `-netdev TYPE,...` backend (the options after the type, without `id`).
 pub fn open_backend(

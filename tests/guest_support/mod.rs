@@ -123,16 +123,3 @@ pub fn assert_e1000_selftest(run: &GuestRun) {
     run.expect("ethtool_d", "ok");
     run.expect("ethtool_k", "ok");
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn result_lines_parse() {
-        let r = parse_results("x\nVMNIC-RESULT a=1 b=2\nVMNIC-LOG c=3\nVMNIC-RESULT a=4\n");
-        assert_eq!(r.get("a").map(String::as_str), Some("4"));
-        assert_eq!(r.get("b").map(String::as_str), Some("2"));
-        assert!(!r.contains_key("c"));
-    }
-}
