@@ -53,6 +53,8 @@ if [ ! -e /sys/class/net/eth0 ]; then
     dmesg | tail -n 40 | sed 's/^/VMNIC-LOG /'
     finish
 fi
+# Exactly one NIC is expected: a second one (e.g. QEMU's default NIC) would make eth0 ambiguous.
+result "nics=$(ls /sys/class/net | grep -vc '^lo$')"
 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")
 result "driver=$driver t_driver=$(uptime_s)"
 result "mac=$(cat /sys/class/net/eth0/address)"

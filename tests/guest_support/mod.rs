@@ -88,11 +88,12 @@ pub fn boot_on(nic: &str, device: &str, ethtool: bool) -> GuestRun {
     run
 }
 
-/// The checks every NIC must pass: the expected driver bound, DHCP gave 10.0.2.15 from
+/// The checks every NIC must pass: the guest has one NIC, the expected driver bound, DHCP gave 10.0.2.15 from
 /// vm-nic's user network, 10.0.2.2 answered every ping, the guest finished in time and
 /// the server stopped by itself when QEMU went away.
 pub fn assert_network_up(run: &GuestRun, driver: &str) {
     run.expect("host_timeout", "0");
+    run.expect("nics", "1");
     run.expect("driver", driver);
     run.expect("dhcp_ip", "10.0.2.15");
     run.expect("dhcp_router", "10.0.2.2");
