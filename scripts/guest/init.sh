@@ -91,6 +91,13 @@ rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 loss=$(echo "$summary" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
 result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100} t_ping=$(uptime_s)"
 
+# Full-size frames (1442 bytes on the wire): several NE2000 ring pages, a whole e1000
+# receive buffer's worth of descriptors' data.
+ping -c 3 -s 1400 -W 2 "$target" >/tmp/ping.log 2>&1
+summary=$(grep 'packets transmitted' /tmp/ping.log)
+rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+result "big_ping_rx=${rx:-0}"
+
 if [ "$run_ethtool" = 1 ]; then
     if ethtool -i eth0 >/tmp/e.log 2>&1; then
         result "ethtool_driver=$(sed -n 's/^driver: //p' /tmp/e.log)"
