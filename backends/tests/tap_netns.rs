@@ -66,8 +66,13 @@ fn ip(args: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes an executable script under a name no other test uses (tests run in parallel;
+/// rewriting a script another test is executing would fail with ETXTBSY).
 fn write_script(name: &str, body: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("vmnic-tap-{}-{name}", std::process::id()));
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("vmnic-tap-{}-{n}-{name}", std::process::id()));
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
@@ -125,17 +130,29 @@ fn icmp_echo(dst_mac: [u8; 6], seq: u16, data: &[u8]) -> Vec<u8> {
 }
 
 /// Receives until `pick` accepts a frame, answering the kernel's ARP requests for
-/// OUR_IP meanwhile (frames from the namespace to vm-nic).
-fn recv_until<T>(t: &mut dyn NetBackend, mut pick: impl FnMut(&[u8]) -> Option<T>) -> (T, u32) {
+/// OUR_IP meanwhile (frames from the namespace to vm-nic). `request`, if given, is sent
+/// now and again every 250 ms: links that were just created may drop the first frames.
+fn recv_until<T>(
+    t: &mut dyn NetBackend,
+    request: Option<&[u8]>,
+    mut pick: impl FnMut(&[u8]) -> Option<T>,
+) -> (T, u32) {
     let mut buf = vec![0u8; 70000];
     let end = Instant::now() + TIMEOUT;
+    let mut next_send = Instant::now();
     let mut arp_answered = 0;
+    let mut seen: Vec<String> = Vec::new();
     while Instant::now() < end {
+        if let Some(r) = request.filter(|_| Instant::now() >= next_send) {
+            t.send(r).unwrap();
+            next_send = Instant::now() + Duration::from_millis(250);
+        }
         let Some(n) = t.recv(&mut buf).unwrap() else {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
         let f = &buf[..n];
+        seen.push(format!("{n}: {:02x?}", &f[..n.min(48)]));
         if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1] && f[38..42] == OUR_IP {
             let mac: [u8; 6] = f[22..28].try_into().unwrap();
             let ipa: [u8; 4] = f[28..32].try_into().unwrap();
@@ -147,20 +164,25 @@ fn recv_until<T>(t: &mut dyn NetBackend, mut pick: impl FnMut(&[u8]) -> Option<T
             return (v, arp_answered);
         }
     }
-    panic!("expected frame did not arrive within {TIMEOUT:?}");
+    let last = &seen[seen.len().saturating_sub(8)..];
+    panic!(
+        "expected frame did not arrive within {TIMEOUT:?}; {} frames seen, last: {last:#?}; {:?}",
+        seen.len(),
+        t.counters()
+    );
 }
 
 /// ARP for the peer, then ICMP echo: returns the peer's MAC.
 fn arp_and_ping(t: &mut dyn NetBackend) -> [u8; 6] {
-    t.send(&arp(1, OUR_MAC, OUR_IP, [0; 6], PEER_IP)).unwrap();
-    let (peer_mac, _) = recv_until(t, |f| {
+    let request = arp(1, OUR_MAC, OUR_IP, [0; 6], PEER_IP);
+    let (peer_mac, _) = recv_until(t, Some(&request), |f| {
         (f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2] && f[28..32] == PEER_IP)
             .then(|| f[22..28].try_into().unwrap())
     });
     for seq in 1..=3u16 {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * seq as u32) as u8).collect();
-        t.send(&icmp_echo(peer_mac, seq, &data)).unwrap();
-        recv_until(t, |f| {
+        let echo = icmp_echo(peer_mac, seq, &data);
+        recv_until(t, Some(&echo), |f| {
             let ok = f.len() == 14 + 20 + 8 + data.len()
                 && f[12..14] == [8, 0]
                 && f[23] == 1
@@ -260,6 +282,7 @@ fn multiqueue_opens_n_queues_and_receives_from_all() {
             sndbuf: Some(1 << 20),
         };
         let mut t = TapBackend::open(&cfg).unwrap();
+        std::fs::remove_file(cfg.script.as_ref().unwrap()).unwrap();
         assert_eq!(t.queue_count(), 4);
         assert!(ip("-d link show vmmq0").contains("multi_queue"));
         // Descriptors of this process attached to the interface.
@@ -284,6 +307,7 @@ fn vnet_hdr_frames_and_gso_reach_the_namespace() {
             ..TapConfig::default()
         };
         let mut t = TapBackend::open(&cfg).unwrap();
+        std::fs::remove_file(cfg.script.as_ref().unwrap()).unwrap();
         assert!(t.has_vnet_hdr());
         let peer_mac = arp_and_ping(&mut t);
         // One 3000-byte TCP segment (no ACK flag) to a closed port, handed to the kernel
@@ -313,7 +337,7 @@ fn vnet_hdr_frames_and_gso_reach_the_namespace() {
         };
         t.send_gso(&hdr, &frame).unwrap();
         let acked = seq.wrapping_add(3000).to_be_bytes();
-        recv_until(&mut t, |f| {
+        recv_until(&mut t, None, |f| {
             let rst_all = f.len() >= 54
                 && f[12..14] == [8, 0]
                 && f[23] == 6
@@ -350,17 +374,23 @@ fn bridge_builtin_attaches_the_tap() {
 struct BridgeAcl {
     path: &'static Path,
     old: Option<String>,
+    made_dir: bool,
 }
 
 impl BridgeAcl {
     fn allow(br: &str) -> Self {
         let path = Path::new("/etc/qemu/bridge.conf");
         let old = std::fs::read_to_string(path).ok();
+        let made_dir = !Path::new("/etc/qemu").exists();
         std::fs::create_dir_all("/etc/qemu").unwrap();
         let mut new = old.clone().unwrap_or_default();
         new.push_str(&format!("\nallow {br}\n"));
         std::fs::write(path, new).unwrap();
-        BridgeAcl { path, old }
+        BridgeAcl {
+            path,
+            old,
+            made_dir,
+        }
     }
 }
 
@@ -369,6 +399,9 @@ impl Drop for BridgeAcl {
         match &self.old {
             Some(s) => std::fs::write(self.path, s).unwrap(),
             None => std::fs::remove_file(self.path).unwrap(),
+        }
+        if self.made_dir {
+            std::fs::remove_dir("/etc/qemu").unwrap();
         }
     }
 }

@@ -75,22 +75,33 @@ pub fn frames(tag: u8, count: u16) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A UDP port on 127.0.0.1 that was free a moment ago.
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port on 127.0.0.1 free for both TCP and UDP a moment ago, below the kernel's
+/// ephemeral range (32768+) so no connecting socket of a parallel test can take it
+/// between this check and the peer's bind. Successive calls give different ports.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20000 + (std::process::id() * 7919) % 12000;
+    for _ in 0..12000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (20000 + (base + n) % 12000) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A UDP port on 127.0.0.1 that was free a moment ago (see [`free_port`]).
+pub fn free_udp_port() -> u16 {
+    free_port()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (see [`free_port`]).
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port()
 }
 
 /// Builds an option list.
