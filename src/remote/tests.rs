@@ -585,7 +585,10 @@ fn isa_devices_and_bad_options_are_refused_before_serving() {
         "bogus,id=n0",
     ]))
     .unwrap_err();
-    assert!(e.contains("-netdev bogus,id=n0") && e.contains("not available"), "{e}");
+    assert!(
+        e.contains("-netdev bogus,id=n0") && e.contains("not available"),
+        "{e}"
+    );
     let e = main(&a(&["--fd", "1000000", "-device", "e1000"])).unwrap_err();
     assert!(e.contains("--fd 1000000"), "{e}");
 }
