@@ -437,7 +437,9 @@ impl NetBackend for UserNet {
                     nat.tcp
                         .event(&mut cx, ev.token, ev.writable, ev.error, &mut buf)
                 }
-                udp::TOKEN_FLOW | udp::TOKEN_FWD => nat.udp.event(&mut cx, ev.token, &mut buf),
+                udp::TOKEN_FLOW | udp::TOKEN_FWD => {
+                    nat.udp.event(&mut cx, ev.token, ev.error, &mut buf)
+                }
                 ping::TOKEN_PING | ping::TOKEN_RAW => nat.ping.event(&mut cx, ev.token, &mut buf),
                 _ => {}
             }
