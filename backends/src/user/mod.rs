@@ -17,6 +17,7 @@ mod config;
 mod dhcp;
 mod dns;
 mod frag;
+mod guestfwd;
 mod icmp;
 mod ipv6;
 mod out;
@@ -43,6 +44,7 @@ use crate::queue::FrameQueue;
 
 pub use config::{parse_hostfwd, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
+pub use guestfwd::{parse_guestfwd, GuestFwd};
 pub use out::virtual_mac;
 
 use dhcp::DhcpServer;

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use smoltcp::wire::{
     TcpSeqNumber,
 };
 
+use super::guestfwd::{self, HostStream, Reaper};
 use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
 
@@ -69,7 +70,9 @@ enum State {
 #[derive(Debug)]
 struct Flow {
     key: FlowKey,
-    stream: TcpStream,
+    stream: HostStream,
+    /// The command serving a guestfwd flow.
+    child: Option<std::process::Child>,
     host: SocketAddr,
     state: State,
     hostfwd: bool,
@@ -106,10 +109,11 @@ struct Flow {
 
 impl Flow {
     /// A flow in `state` with empty buffers and fresh timers; callers set the rest.
-    fn new(key: FlowKey, stream: TcpStream, host: SocketAddr, state: State) -> Flow {
+    fn new(key: FlowKey, stream: HostStream, host: SocketAddr, state: State) -> Flow {
         Flow {
             key,
             stream,
+            child: None,
             host,
             state,
             hostfwd: state == State::SynSent,
@@ -139,6 +143,25 @@ impl Flow {
             interest: (false, false),
             registered: false,
         }
+    }
+
+    /// A flow answering the guest's SYN `seg`: its sequence number, window, scale, MSS.
+    fn from_guest_syn(
+        key: FlowKey,
+        stream: HostStream,
+        host: SocketAddr,
+        seg: &TcpRepr,
+        cap: usize,
+    ) -> Flow {
+        let mut f = Flow::new(key, stream, host, State::Connecting);
+        f.rcv_nxt = (seg.seq_number.0 as u32).wrapping_add(1);
+        f.snd_wnd = u32::from(seg.window_len);
+        f.peer_ws = seg.window_scale.unwrap_or(0).min(14);
+        if seg.window_scale.is_some() {
+            f.our_ws = scale_for(cap);
+        }
+        f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+        f
     }
 
     fn window(&self, cap: usize) -> u32 {
@@ -176,6 +199,7 @@ pub(crate) struct TcpNat {
     isn: u32,
     /// Connections refused for lack of resources.
     pub refused: u64,
+    reaper: Reaper,
 }
 
 impl TcpNat {
@@ -260,6 +284,9 @@ impl TcpNat {
     }
 
     fn open(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr) -> Verdict {
+        if let Some(fwd) = cx.cfg.guestfwd.iter().find(|g| g.addr == key.remote) {
+            return self.open_cmd(cx, key, seg, &fwd.command.clone());
+        }
         if cx.cfg.restrict {
             log::debug!("user: restrict=on refuses TCP to {}", key.remote);
             reset_for(cx, &key, seg);
@@ -285,15 +312,8 @@ impl TcpNat {
             }
         };
         sock::set_keepalive(&stream);
-        let peer_ws = seg.window_scale;
-        let mut flow = Flow::new(key, stream, target, State::Connecting);
-        flow.rcv_nxt = (seg.seq_number.0 as u32).wrapping_add(1);
-        flow.snd_wnd = u32::from(seg.window_len);
-        flow.peer_ws = peer_ws.unwrap_or(0).min(14);
-        if peer_ws.is_some() {
-            flow.our_ws = scale_for(cx.cfg.limits.tcp_buffer);
-        }
-        flow.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+        let cap = cx.cfg.limits.tcp_buffer;
+        let mut flow = Flow::from_guest_syn(key, HostStream::Tcp(stream), target, seg, cap);
         flow.timer = Some(cx.now + cx.cfg.limits.tcp_connect);
         let id = self.insert(flow);
         let f = self.flows[id].as_mut().expect("just inserted");
@@ -305,6 +325,32 @@ impl TcpNat {
         if connected {
             self.connected(cx, id);
         }
+        Verdict::Handled
+    }
+
+    /// A guest connection to a guestfwd address: the command serves it, and the
+    /// connection is established at once (allowed under restrict=on, as in libslirp).
+    fn open_cmd(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr, command: &str) -> Verdict {
+        if cx.flows >= cx.cfg.limits.max_flows {
+            self.refused += 1;
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        }
+        let (stream, child) = match guestfwd::spawn(command) {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("user: guestfwd command '{command}' failed to start: {e}");
+                reset_for(cx, &key, seg);
+                return Verdict::Refused;
+            }
+        };
+        let host = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let cap = cx.cfg.limits.tcp_buffer;
+        let mut flow = Flow::from_guest_syn(key, stream, host, seg, cap);
+        flow.child = Some(child);
+        let id = self.insert(flow);
+        self.connected(cx, id);
+        cx.flows += 1;
         Verdict::Handled
     }
 
@@ -328,6 +374,10 @@ impl TcpNat {
         if let Some(f) = self.flows.get_mut(id).and_then(Option::take) {
             if f.registered {
                 cx.poller.remove(f.stream.as_raw_fd());
+            }
+            if let Some(child) = f.child {
+                drop(f.stream);
+                self.reaper.adopt(child);
             }
             self.index.remove(&f.key);
             self.free.push(id);
@@ -365,7 +415,7 @@ impl TcpNat {
             };
             if acceptable {
                 log::debug!("user: guest reset TCP flow {:?}", f.key);
-                sock::set_linger_zero(&f.stream);
+                f.stream.reset_on_close();
                 self.remove(cx, id);
             }
             return;
@@ -499,7 +549,7 @@ impl TcpNat {
             }
         }
         if f.to_host.is_empty() && f.guest_fin && !f.host_shut {
-            let _ = f.stream.shutdown(Shutdown::Write);
+            f.stream.shutdown_write();
             f.host_shut = true;
         }
         // Tell the guest the window opened when it had shrunk below two segments.
@@ -714,7 +764,7 @@ impl TcpNat {
             sock::set_keepalive(&stream);
             let iss = self.next_iss(cx.now);
             let cap = cx.cfg.limits.tcp_buffer;
-            let mut flow = Flow::new(key, stream, peer, State::SynSent);
+            let mut flow = Flow::new(key, HostStream::Tcp(stream), peer, State::SynSent);
             flow.iss = iss;
             flow.snd_una = iss;
             flow.snd_nxt = iss.wrapping_add(1);
@@ -735,6 +785,7 @@ impl TcpNat {
 
     /// Fires due timers: retransmission, zero-window probes, SYN retries, connect timeout.
     pub fn timers(&mut self, cx: &mut Ctx) {
+        self.reaper.reap();
         let cap = cx.cfg.limits.tcp_buffer;
         for id in 0..self.flows.len() {
             let Some(f) = self.flows[id].as_mut() else {
@@ -905,6 +956,10 @@ fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
     }
     if !seq_lt(ack, f.snd_una) {
         f.snd_wnd = new_wnd;
+        if new_wnd == 0 && acked == 0 {
+            // The guest answered a probe with a closed window: it is alive, keep probing.
+            f.retries = 0;
+        }
     }
 }
 
