@@ -72,11 +72,12 @@ pub(super) fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
     cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
 }
 
-pub(super) fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) {
-    let repr = TcpRepr {
-        src_port: key.remote.port(),
-        dst_port: key.guest.port(),
-        control: TcpControl::Rst,
+/// A segment without options, window or payload.
+fn bare(ports: (u16, u16), control: TcpControl, seq: u32, ack: Option<u32>) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: ports.0,
+        dst_port: ports.1,
+        control,
         seq_number: TcpSeqNumber(seq as i32),
         ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
         window_len: 0,
@@ -86,7 +87,16 @@ pub(super) fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) 
         sack_ranges: [None; 3],
         timestamp: None,
         payload: &[],
-    };
+    }
+}
+
+pub(super) fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) {
+    let repr = bare(
+        (key.remote.port(), key.guest.port()),
+        TcpControl::Rst,
+        seq,
+        ack,
+    );
     cx.out.tcp4(*key.remote.ip(), *key.guest.ip(), &repr);
 }
 
@@ -146,20 +156,12 @@ pub(super) struct SynInfo {
 
 impl SynInfo {
     pub(super) fn as_repr(&self) -> TcpRepr<'static> {
-        TcpRepr {
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            control: TcpControl::Syn,
-            seq_number: TcpSeqNumber(self.seq as i32),
-            ack_number: None,
-            window_len: 0,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: &[],
-        }
+        bare(
+            (self.src_port, self.dst_port),
+            TcpControl::Syn,
+            self.seq,
+            None,
+        )
     }
 }
 
