@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "guestfwd",
     "smb",
     "smbserver",
+    "dns-upstream",
 ];
 
 /// Transport protocol of a forwarding rule.
@@ -326,7 +327,7 @@ impl UserConfig {
                 c.hostfwd.push(parse_hostfwd(v, c.dhcp_start)?);
             }
         }
-        c.dns_resolvers = super::dns::system_resolvers();
+        c.dns_resolvers = super::dns::resolvers_from_opts(o)?;
         c.validate()?;
         Ok(c)
     }
