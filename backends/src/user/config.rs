@@ -32,6 +32,7 @@ pub const KEYS: &[&str] = &[
     "guestfwd",
     "smb",
     "smbserver",
+    "dns-upstream",
 ];
 
 /// Transport protocol of a forwarding rule.
@@ -341,7 +342,7 @@ impl UserConfig {
                 c.guestfwd.push(parse_guestfwd(v)?);
             }
         }
-        c.dns_resolvers = super::dns::system_resolvers();
+        c.dns_resolvers = super::dns::resolvers_from_opts(o)?;
         c.validate()?;
         Ok(c)
     }
