@@ -54,8 +54,11 @@ pub struct HostFwd {
     pub guest: (Ipv4Addr, u16),
 }
 
-/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly and
-/// counts it in [`super::UserStats`].
+/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly
+/// and counts it in [`super::UserStats`]. Worst-case buffer memory is
+/// `max_flows × 2 × tcp_buffer` (1 GiB with the defaults, reached only if every flow's
+/// both directions are stalled full) plus the guest queue (`queue_bytes`), 16 × 64 KiB
+/// of IPv4 reassembly and 32 frames waiting for ARP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum concurrent TCP and UDP flows together.
