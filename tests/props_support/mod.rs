@@ -59,8 +59,9 @@ pub fn check_segment(seg: &[u8]) -> Result<(u32, Vec<u8>), String> {
         return Err("IPv4 header checksum".into());
     }
     let total = u16::from_be_bytes([seg[16], seg[17]]) as usize;
-    // A frame shorter than the Ethernet minimum may be padded to 60 bytes (TCTL.PSP).
-    if total < 40 || seg.len() != (14 + total).max(60) {
+    // A frame shorter than the Ethernet minimum may be padded to 60 bytes (e1000 TCTL.PSP).
+    let padded = 14 + total < 60 && seg.len() == 60;
+    if total < 40 || (seg.len() != 14 + total && !padded) {
         return Err(format!("IP total length {total}, frame {}", seg.len()));
     }
     let tcp = &seg[34..14 + total];
