@@ -546,3 +546,14 @@ impl<D: BenchDevice> Bench<D> {
 
 #[cfg(test)]
 mod tests;
+
+/// The guides under `docs/`, compiled and run as doc-tests so every Rust block in them
+/// keeps working.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/integrating.md")]
+    struct Integrating;
+
+    #[doc = include_str!("../../docs/driver-testing.md")]
+    struct DriverTesting;
+}
