@@ -203,3 +203,23 @@ fn wrong_frame_contents_are_diffed() {
         "{err}"
     );
 }
+
+/// The failure text docs/driver-testing.md shows is what the bench prints today.
+#[test]
+fn guide_failure_text_is_current() {
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/driver-testing.md"
+    ))
+    .unwrap();
+    let after = guide.split("which prints:\n\n```text\n").nth(1).unwrap();
+    let shown = after.split("```").next().unwrap();
+    let mut bench = Bench::e1000();
+    bench.enumerate();
+    let bar0 = bench.bar_address(0).unwrap();
+    bench.mmio_write(bar0 + 0x3808, 4, 8 * 16);
+    bench.mmio_write(bar0 + 0x0400, 4, 1 << 1);
+    bench.mmio_write(bar0 + 0x3818, 4, 9);
+    let failure = bench.check_sent(&[0u8; 60]).unwrap_err();
+    assert_eq!(failure.to_string(), shown);
+}
