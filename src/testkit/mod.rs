@@ -71,7 +71,7 @@ use vm_nic_devices::pci::{command, reg};
 use vm_nic_devices::rtl8139::{Revision, Rtl8139};
 use vm_nic_devices::{IrqRecorder, ManualClock, NicConfig, NicDevice, RxOutcome};
 
-pub use check::Failure;
+pub use check::{Failure, LOG_LINES_SHOWN};
 pub use logs::LogCapture;
 pub use view::{BenchDevice, RegisterValue};
 
