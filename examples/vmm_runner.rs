@@ -14,22 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::guest::{arp_request, is_arp_reply_from, GuestE1000};
-use common::{guest_ram, PciHost};
+use common::{guest_ram, net_config_from_args, PciHost};
 use vm_nic::devices::Clock;
 use vm_nic::network::{Guest, NetworkBuilder};
-use vm_nic::options::NetConfig;
 use vm_nic::runner::{MonotonicClock, Runner};
 
 const GATEWAY: [u8; 4] = [10, 0, 2, 2];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        args = ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
-            .map(String::from)
-            .to_vec();
-    }
-    let cfg = NetConfig::parse_args(&args)?;
+    let cfg = net_config_from_args()?;
     let mem = guest_ram();
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
 

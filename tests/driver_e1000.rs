@@ -4,10 +4,11 @@
 
 mod drivers;
 
-use drivers::e1000::{bring_up, Bugs, RING};
+use drivers::e1000::{bring_up, Bugs, E1000Driver, RING};
 use vm_nic::backends::MacAddr;
 use vm_nic::devices::e1000::regs::icr;
-use vm_nic::testkit::{frame, Bench};
+use vm_nic::devices::e1000::E1000;
+use vm_nic::testkit::{frame, Bench, TestMemory};
 
 const PEER: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
 
@@ -73,20 +74,22 @@ fn frames_for_another_station_are_filtered() {
 
 // ---- Driver bugs, and what the test author sees --------------------------------------
 
+/// A bench with a driver brought up with `bugs`.
+fn buggy(bugs: Bugs) -> (Bench<E1000<TestMemory>>, E1000Driver) {
+    let mut b = Bench::e1000();
+    let drv = bring_up(&mut b, bugs).unwrap_or_else(|e| panic!("{e}"));
+    (b, drv)
+}
+
 /// TDLEN says 8 descriptors, the driver uses 16: the eighth doorbell (TDT = 8) is
 /// rejected and the device says why.
 #[test]
 #[should_panic(expected = "TDH 7 or TDT 8 beyond a ring of 8 descriptors")]
 fn bug_tx_ring_length_shows_the_device_log() {
-    let mut b = Bench::e1000();
-    let mut drv = bring_up(
-        &mut b,
-        Bugs {
-            tx_ring_half_length: true,
-            ..Bugs::default()
-        },
-    )
-    .unwrap();
+    let (mut b, mut drv) = buggy(Bugs {
+        tx_ring_half_length: true,
+        ..Bugs::default()
+    });
     for tag in 0..10 {
         let f = frame::tagged(PEER, b.mac(), tag, 60);
         drv.transmit(&mut b, &f).unwrap_or_else(|e| panic!("{e}"));
@@ -97,15 +100,10 @@ fn bug_tx_ring_length_shows_the_device_log() {
 /// The same bug seen through the fallible helper: the failure carries the registers.
 #[test]
 fn bug_tx_ring_length_failure_names_tdlen_and_the_tail() {
-    let mut b = Bench::e1000();
-    let mut drv = bring_up(
-        &mut b,
-        Bugs {
-            tx_ring_half_length: true,
-            ..Bugs::default()
-        },
-    )
-    .unwrap();
+    let (mut b, mut drv) = buggy(Bugs {
+        tx_ring_half_length: true,
+        ..Bugs::default()
+    });
     let mut failure = None;
     for tag in 0..10 {
         let f = frame::tagged(PEER, b.mac(), tag, 60);
@@ -134,30 +132,20 @@ fn bug_tx_ring_length_failure_names_tdlen_and_the_tail() {
 #[test]
 #[should_panic(expected = "transmit descriptor 0 not written back (DD clear)")]
 fn bug_missed_tail_write_is_a_clear_failure() {
-    let mut b = Bench::e1000();
-    let mut drv = bring_up(
-        &mut b,
-        Bugs {
-            skip_tdt_write: true,
-            ..Bugs::default()
-        },
-    )
-    .unwrap();
+    let (mut b, mut drv) = buggy(Bugs {
+        skip_tdt_write: true,
+        ..Bugs::default()
+    });
     let f = frame::tagged(PEER, b.mac(), 0, 60);
     drv.transmit(&mut b, &f).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn bug_missed_tail_write_failure_shows_equal_head_and_tail() {
-    let mut b = Bench::e1000();
-    let mut drv = bring_up(
-        &mut b,
-        Bugs {
-            skip_tdt_write: true,
-            ..Bugs::default()
-        },
-    )
-    .unwrap();
+    let (mut b, mut drv) = buggy(Bugs {
+        skip_tdt_write: true,
+        ..Bugs::default()
+    });
     let f = frame::tagged(PEER, b.mac(), 0, 60);
     let err = drv.transmit(&mut b, &f).unwrap_err();
     assert!(err.registers.contains("TDH=0x0"), "{err}");
@@ -170,15 +158,10 @@ fn bug_missed_tail_write_failure_shows_equal_head_and_tail() {
 /// the registers.
 #[test]
 fn bug_no_receive_descriptors_failure() {
-    let mut b = Bench::e1000();
-    bring_up(
-        &mut b,
-        Bugs {
-            skip_rdt_write: true,
-            ..Bugs::default()
-        },
-    )
-    .unwrap();
+    let (mut b, _drv) = buggy(Bugs {
+        skip_rdt_write: true,
+        ..Bugs::default()
+    });
     let f = frame::tagged(b.mac(), PEER, 0, 60);
     let err = b.check_received(&f).unwrap_err();
     assert!(err.what.contains("answered NoBuffer"), "{err}");

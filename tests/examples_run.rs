@@ -77,16 +77,17 @@ fn guide_commands_name_real_targets() {
         for line in text.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             for w in words.windows(2) {
-                match w {
-                    ["--example", name] => {
+                let name = w[1].trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+                match (w[0], name) {
+                    ("--example", name) => {
                         assert!(
-                            EXAMPLES.contains(name),
+                            EXAMPLES.contains(&name),
                             "{doc}: example {name} is not run here"
                         );
                         assert!(root().join("examples").join(format!("{name}.rs")).exists());
                         seen += 1;
                     }
-                    ["--test", name] => {
+                    ("--test", name) => {
                         let f = root().join("tests").join(format!("{name}.rs"));
                         assert!(f.exists(), "{doc}: no test target {name}");
                         seen += 1;

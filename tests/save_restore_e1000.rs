@@ -75,10 +75,5 @@ fn save_mid_traffic_restore_and_carry_on() {
     let want: Vec<Vec<u8>> = (0..FRAMES)
         .map(|t| frame::tagged(b.mac(), PEER, t, 70 + t as usize))
         .collect();
-    assert_eq!(got.len(), want.len(), "received frame count");
-    assert!(got == want, "received frames out of order or altered");
-    assert!(
-        b.take_sent() == sent,
-        "every transmitted frame once, in order"
-    );
+    drivers::assert_exactly_once("e1000", &got, &want, &b.take_sent(), &sent);
 }

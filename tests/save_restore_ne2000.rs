@@ -49,15 +49,7 @@ fn run(mut b: Bench<Ne2000<TestMemory>>) {
     let want: Vec<Vec<u8>> = (0..FRAMES)
         .map(|t| frame::tagged(b.mac(), PEER, t, 80 + 5 * t as usize))
         .collect();
-    assert_eq!(got.len(), want.len(), "{bus:?}: received frame count");
-    assert!(
-        got == want,
-        "{bus:?}: received frames out of order or altered"
-    );
-    assert!(
-        b.take_sent() == sent,
-        "{bus:?}: every transmitted frame once"
-    );
+    drivers::assert_exactly_once(&format!("{bus:?}"), &got, &want, &b.take_sent(), &sent);
 }
 
 #[test]

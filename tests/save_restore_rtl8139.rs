@@ -46,15 +46,7 @@ fn run(rev: Revision) {
     let want: Vec<Vec<u8>> = (0..FRAMES)
         .map(|t| frame::tagged(b.mac(), PEER, t, 80 + 5 * t as usize))
         .collect();
-    assert_eq!(got.len(), want.len(), "{rev:?}: received frame count");
-    assert!(
-        got == want,
-        "{rev:?}: received frames out of order or altered"
-    );
-    assert!(
-        b.take_sent() == sent,
-        "{rev:?}: every transmitted frame once"
-    );
+    drivers::assert_exactly_once(&format!("{rev:?}"), &got, &want, &b.take_sent(), &sent);
 }
 
 #[test]

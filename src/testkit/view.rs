@@ -14,6 +14,19 @@ use vm_nic_devices::NicDevice;
 
 use super::TestMemory;
 
+/// The `nic`/`nic_mut` pair of a model that implements [`NicDevice`] itself.
+macro_rules! as_nic {
+    () => {
+        fn nic(&self) -> &dyn NicDevice<TestMemory> {
+            self
+        }
+
+        fn nic_mut(&mut self) -> &mut dyn NicDevice<TestMemory> {
+            self
+        }
+    };
+}
+
 /// A named register value in a device view.
 pub type RegisterValue = (&'static str, u64);
 
@@ -56,13 +69,7 @@ impl BenchDevice for Box<dyn NicDevice<TestMemory>> {
 }
 
 impl BenchDevice for E1000<TestMemory> {
-    fn nic(&self) -> &dyn NicDevice<TestMemory> {
-        self
-    }
-
-    fn nic_mut(&mut self) -> &mut dyn NicDevice<TestMemory> {
-        self
-    }
+    as_nic!();
 
     /// CTRL, ICR (pending causes, not cleared), IMS, the receive and transmit control and
     /// ring registers, EERD and the PCI command/status.
@@ -99,13 +106,7 @@ impl BenchDevice for E1000<TestMemory> {
 }
 
 impl BenchDevice for Rtl8139<TestMemory> {
-    fn nic(&self) -> &dyn NicDevice<TestMemory> {
-        self
-    }
-
-    fn nic_mut(&mut self) -> &mut dyn NicDevice<TestMemory> {
-        self
-    }
+    as_nic!();
 
     /// CR, IMR, ISR, TSD0-3, TSAD0-3, RBSTART, CAPR, CBR, TCR, RCR, CpCmd, RDSAR and the
     /// PCI command/status, from the side-effect-free register dump.
@@ -142,13 +143,7 @@ impl BenchDevice for Rtl8139<TestMemory> {
 }
 
 impl BenchDevice for Ne2000<TestMemory> {
-    fn nic(&self) -> &dyn NicDevice<TestMemory> {
-        self
-    }
-
-    fn nic_mut(&mut self) -> &mut dyn NicDevice<TestMemory> {
-        self
-    }
+    as_nic!();
 
     /// The DP8390 registers as the chip holds them (whatever page is selected), whether
     /// it is started, and the PCI command/status for the RTL8029.
