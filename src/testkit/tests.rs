@@ -58,13 +58,15 @@ fn model_by_name_and_errors() {
 fn failure_lists_registers_irq_and_log() {
     let mut b = Bench::e1000();
     b.enumerate();
-    b.mmio_write(MMIO_WINDOW + 0x1_fffc, 4, 1); // an unassigned register
+    b.mmio_write(MMIO_WINDOW + 0x3808, 4, 128); // TDLEN: 8 descriptors
+    b.mmio_write(MMIO_WINDOW + 0x0400, 4, 2); // TCTL.EN
+    b.mmio_write(MMIO_WINDOW + 0x3818, 4, 9); // TDT beyond the ring
     let f = b.failure("example");
     assert!(f.what.starts_with("e1000: example"));
-    assert!(f.registers.contains("TDLEN=0x0"), "{}", f.registers);
+    assert!(f.registers.contains("TDLEN=0x80"), "{}", f.registers);
     assert!(f.irq.starts_with("deasserted"));
     assert!(
-        f.log.iter().any(|l| l.contains("unassigned register")),
+        f.log.iter().any(|l| l.contains("beyond a ring")),
         "{:?}",
         f.log
     );
