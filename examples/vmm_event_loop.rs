@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::guest::{arp_request, is_arp_reply_from, GuestE1000};
-use common::{guest_ram, net_config_from_args, EventFdIrq, PciHost};
+use common::{guest_ram, net_config, EventFdIrq, PciHost};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use vm_nic::devices::pci::reg;
 use vm_nic::devices::Clock;
@@ -30,7 +30,13 @@ use vm_nic::runner::{MonotonicClock, Runner};
 const GATEWAY: [u8; 4] = [10, 0, 2, 2];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = net_config_from_args()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+/// Runs the machine with network options `args` (QEMU syntax; none: user-net).
+pub fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = net_config(args)?;
 
     // The machine: RAM, the clock every device timer runs on, one interrupt line.
     let mem = guest_ram();

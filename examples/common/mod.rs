@@ -16,15 +16,16 @@ use vm_nic::devices::pci::{command, reg};
 use vm_nic::devices::{IrqLine, NicDevice};
 use vm_nic::network::Network;
 
-/// The network options from the command line, or user-net with an e1000 by default.
-pub fn net_config_from_args() -> Result<vm_nic::options::NetConfig, vm_nic::options::OptionsError> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+/// The network options given (QEMU syntax), or user-net with an e1000 when none are.
+pub fn net_config(
+    args: &[String],
+) -> Result<vm_nic::options::NetConfig, vm_nic::options::OptionsError> {
     if args.is_empty() {
-        args = ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"]
-            .map(String::from)
-            .to_vec();
+        return vm_nic::options::NetConfig::parse_line(
+            "-netdev user,id=n0 -device e1000,netdev=n0",
+        );
     }
-    vm_nic::options::NetConfig::parse_args(&args)
+    vm_nic::options::NetConfig::parse_args(args)
 }
 
 /// The guest memory type: plain mmap'd RAM from vm-memory.
