@@ -5,6 +5,10 @@
 //! The examples are compiled into this test as modules: `cargo test --all-targets`
 //! builds examples only as test harnesses, so there is no example binary to start.
 
+// Each example declares `mod common;` as cargo builds it on its own, so compiled together
+// here the shared VMM code is included twice; that is intended.
+#![allow(clippy::duplicate_mod)]
+
 use std::path::PathBuf;
 
 #[allow(dead_code)]
