@@ -52,6 +52,18 @@
 //!
 //! See `docs/driver-testing.md` for a walk-through and `tests/driver_*.rs` for complete
 //! polling drivers of each model written as tests.
+//!
+//! ## Relation to [`crate::fuzzing`]
+//!
+//! The fuzzing [`Harness`](crate::fuzzing::Harness) also holds RAM, a device, an
+//! interrupt recorder and a recording backend, but for another job: it resolves BAR
+//! selectors by index (any fuzzer byte hits a register), wraps the backend to check that
+//! frames leave only during doorbell writes, diffs RAM after every op to attribute DMA,
+//! and checks its oracles after each op. The bench routes by bus address as a real
+//! machine does, keeps RAM plain, and explains failures in words. Sharing one core would
+//! put the oracles' bookkeeping in every driver test or the address decoding in every
+//! fuzz iteration, so the two stay separate; both build devices through the same
+//! `NicConfig` and `models::create`.
 
 mod check;
 pub mod frame;
