@@ -131,6 +131,27 @@ pub struct Network<M> {
 }
 
 /// Builds a [`Network`] from a [`NetConfig`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_nic::devices::{ManualClock, NoIrq};
+/// use vm_nic::network::{Guest, NetworkBuilder};
+/// use vm_nic::options::NetConfig;
+///
+/// let cfg = NetConfig::parse_line("-nic user,model=rtl8139 -nic user,model=ne2k_pci").unwrap();
+/// let ram: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+/// let net = NetworkBuilder::new(&cfg)
+///     .guest(Guest {
+///         memory: ram,
+///         clock: Arc::new(ManualClock::new()),
+///         irq: Box::new(|_index, _spec| Box::new(NoIrq)),
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(net.nic_count(), 2);
+/// assert_eq!(net.nic(1).unwrap().model(), "ne2k_pci");
+/// ```
 pub struct NetworkBuilder<'a, M> {
     cfg: &'a NetConfig,
     guest: Option<Guest<M>>,
