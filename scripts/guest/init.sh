@@ -111,6 +111,9 @@ if [ "$run_ethtool" = 1 ]; then
             result "ethtool_$opt=fail"
             sed 's/^/VMNIC-LOG /' /tmp/e.log
         fi
+        # The station address as the EEPROM dump shows it (its first six bytes).
+        [ "$opt" = e ] && result "eeprom_mac=$(sed -n 's/^0x0000:[[:space:]]*//p' /tmp/e.log |
+            awk '{print $1":"$2":"$3":"$4":"$5":"$6}')"
     done
     # The offline self-test resets the adapter; it runs last.
     ethtool -t eth0 offline >/tmp/t.log 2>&1

@@ -122,6 +122,7 @@ pub fn assert_e1000_selftest(run: &GuestRun) {
     run.expect("ethtool_loopback", "0");
     run.expect("ethtool_link", "0");
     run.expect("ethtool_e", "ok");
+    run.expect("eeprom_mac", run.get("mac"));
     run.expect("ethtool_d", "ok");
     run.expect("ethtool_k", "ok");
 }
