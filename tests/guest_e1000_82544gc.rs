@@ -10,7 +10,7 @@ fn linux_e1000_driver_gets_a_lease_and_pings_the_gateway() {
         "e1000-82544gc",
         guest_support::Steps {
             ethtool: true,
-            download_kib: 256,
+            download_kib: 1024,
         },
     );
     guest_support::assert_network_up(&run, "e1000");

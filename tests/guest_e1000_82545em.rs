@@ -11,7 +11,7 @@ fn linux_e1000_driver_gets_a_lease_and_pings_the_gateway() {
         "e1000-82545em,mac=52:54:00:ab:cd:ef",
         guest_support::Steps {
             ethtool: true,
-            download_kib: 256,
+            download_kib: 1024,
         },
     );
     guest_support::assert_network_up(&run, "e1000");

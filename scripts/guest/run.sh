@@ -105,9 +105,13 @@ server_rc=none
 deadline=$(( $(date +%s) + timeout ))
 while kill -0 "$qemu_pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then timed_out=1; break; fi
-    # The server must outlive QEMU: if it stops first the device is gone, so stop the guest.
+    # The server must outlive QEMU: if it stops first the device is gone, so stop the
+    # guest. It also stops as soon as an exiting QEMU closes the socket, so QEMU gets 3 s
+    # to finish exiting before the server's end counts as a death.
     if [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null; then
-        server_rc=died
+        i=0
+        while kill -0 "$qemu_pid" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+        if kill -0 "$qemu_pid" 2>/dev/null; then server_rc=died; else server_rc=exited; fi
         break
     fi
     sleep 0.2
