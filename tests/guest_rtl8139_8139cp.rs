@@ -11,7 +11,7 @@ fn linux_8139cp_driver_gets_a_lease_and_pings_the_gateway() {
         "rtl8139",
         guest_support::Steps {
             ethtool: true,
-            download_kib: 1024,
+            download_kib: 512,
         },
     );
     guest_support::assert_network_up(&run, "8139cp");

@@ -12,7 +12,7 @@ fn linux_8139too_driver_gets_a_lease_and_pings_the_gateway() {
         "rtl8139,revision=0x10",
         guest_support::Steps {
             ethtool: true,
-            download_kib: 1024,
+            download_kib: 512,
         },
     );
     guest_support::assert_network_up(&run, "8139too");
