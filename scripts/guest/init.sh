@@ -23,11 +23,13 @@ finish() {
 ping_count=5
 run_ethtool=0
 target=10.0.2.2
+wget_url=""
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         vmnic.ping=*) ping_count="${arg#vmnic.ping=}" ;;
         vmnic.ethtool=*) run_ethtool="${arg#vmnic.ethtool=}" ;;
         vmnic.target=*) target="${arg#vmnic.target=}" ;;
+        vmnic.wget=*) wget_url="${arg#vmnic.wget=}" ;;
     esac
 done
 result boot=ok kernel=$(uname -r)
@@ -98,6 +100,18 @@ summary=$(grep 'packets transmitted' /tmp/ping.log)
 rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 result "big_ping_rx=${rx:-0}"
 
+if [ -n "$wget_url" ]; then
+    # Bulk TCP through the user network's NAT: fills the receive ring again and again.
+    # Bounded by timeout(1): busybox 1.35's own wget -T crashes in this static build.
+    if timeout 60 wget -q -O /tmp/blob "$wget_url" >/tmp/wget.log 2>&1; then
+        result "wget_bytes=$(wc -c </tmp/blob) wget_md5=$(md5sum /tmp/blob | cut -d' ' -f1) t_wget=$(uptime_s)"
+    else
+        result "wget_bytes=0 t_wget=$(uptime_s)"
+        sed 's/^/VMNIC-LOG /' /tmp/wget.log
+    fi
+    rm -f /tmp/blob
+fi
+
 if [ "$run_ethtool" = 1 ]; then
     if ethtool -i eth0 >/tmp/e.log 2>&1; then
         result "ethtool_driver=$(sed -n 's/^driver: //p' /tmp/e.log)"
@@ -111,6 +125,9 @@ if [ "$run_ethtool" = 1 ]; then
             result "ethtool_$opt=fail"
             sed 's/^/VMNIC-LOG /' /tmp/e.log
         fi
+        # The station address as the EEPROM dump shows it (its first six bytes).
+        [ "$opt" = e ] && result "eeprom_mac=$(sed -n 's/^0x0000:[[:space:]]*//p' /tmp/e.log |
+            awk '{print $1":"$2":"$3":"$4":"$5":"$6}')"
     done
     # The offline self-test resets the adapter; it runs last.
     ethtool -t eth0 offline >/tmp/t.log 2>&1
