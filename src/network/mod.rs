@@ -468,6 +468,27 @@ impl<M: GuestMemory> Network<M> {
         self.hubs.iter().find(|h| h.id() == id)
     }
 
+    /// Takes the network's one NIC out of it, for a caller that drives the NIC itself
+    /// (the `vm-nic remote` server). Refused unless the network is exactly one NIC owning
+    /// its backend: anything else (a hub, a second NIC, a backend with no NIC) needs the
+    /// [`crate::runner::Runner`] to move frames and would silently stop working.
+    pub fn into_only_nic(mut self) -> Result<Box<dyn NicDevice<M>>, String> {
+        if self.nics.len() != 1 {
+            return Err(format!(
+                "exactly one NIC is needed here, the options describe {}",
+                self.nics.len()
+            ));
+        }
+        if !self.hubs.is_empty() || !self.links.is_empty() {
+            return Err(format!(
+                "{} must be connected straight to its -netdev (netdev=ID); hubs, vlan= and \
+                 extra netdevs need `vm-nic run`",
+                self.nics[0].spec.name
+            ));
+        }
+        Ok(self.nics.pop().expect("one NIC").device)
+    }
+
     /// The backend with client name `name` that no NIC owns (on a hub, or without
     /// peer); a NIC's own backend is reached through [`NicDevice::backend`].
     pub fn backend(&self, name: &str) -> Option<&dyn NetBackend> {

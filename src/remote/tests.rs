@@ -589,7 +589,7 @@ fn isa_devices_and_bad_options_are_refused_before_serving() {
     ]))
     .unwrap_err();
     assert!(
-        e.contains("-netdev bogus,id=n0") && e.contains("not available"),
+        e.contains("-netdev bogus,id=n0") && e.contains("'bogus' is not a valid -netdev type"),
         "{e}"
     );
     let e = main(&a(&["--fd", "1000000", "-device", "e1000"])).unwrap_err();
