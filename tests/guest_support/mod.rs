@@ -248,4 +248,15 @@ pub fn assert_e1000_selftest(run: &GuestRun) {
     run.expect("eeprom_mac", run.get("mac"));
     run.expect("ethtool_d", "ok");
     run.expect("ethtool_k", "ok");
+    // Receive checksum offload switched on by the guest and used: the device reported
+    // verified checksums for the traffic (pings, and the download when there is one).
+    run.expect("rx_csum_enable", "ok");
+    run.expect("rx_checksumming", "on");
+    run.expect("rx_csum_errors", "0");
+    let good: u64 = run.get("rx_csum_good").parse().unwrap_or(0);
+    assert!(
+        good > 0,
+        "no frame had its checksum verified by the device; guest output:\n{}",
+        run.output
+    );
 }
