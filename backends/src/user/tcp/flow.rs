@@ -11,7 +11,7 @@ use smoltcp::wire::{TcpControl, TcpRepr};
 use super::super::guestfwd::HostStream;
 use super::super::Ctx;
 use super::segment::emit;
-use super::{OUR_MSS, RTO_MIN, TOKEN_FLOW};
+use super::{OUR_MSS, READ_CHUNK, RTO_MIN, TOKEN_FLOW};
 
 pub(super) fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -131,6 +131,14 @@ impl Flow {
         }
         f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
         f
+    }
+
+    /// True when the flow should read from the host again: established, no EOF yet,
+    /// and room for at least a quarter of the buffer (or a whole read chunk), so a
+    /// draining buffer does not turn into one small read per guest ACK.
+    pub(super) fn wants_host_data(&self, cap: usize) -> bool {
+        let room = cap.saturating_sub(self.to_guest.len());
+        self.state == State::Established && !self.host_eof && room >= (cap / 4).min(READ_CHUNK)
     }
 
     pub(super) fn window(&self, cap: usize) -> u32 {

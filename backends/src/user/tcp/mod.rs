@@ -312,6 +312,12 @@ impl TcpNat {
         } else {
             on_ack(cx, f, seg);
             on_data(f, seg, cap);
+            // The ACK may have freed room for host data: watch the socket again
+            // (read_host stopped watching it when the buffer was full).
+            if !f.interest.0 && f.wants_host_data(cap) {
+                let write = f.interest.1;
+                set_interest(cx, id, f, true, write);
+            }
         }
         let push = matches!(seg.control, TcpControl::Psh | TcpControl::Fin);
         self.after_guest_segment(cx, id, push);
