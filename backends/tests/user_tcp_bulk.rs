@@ -10,6 +10,7 @@
 //! burst per round, like a NIC's receive ring), `poll` when the poll fd is readable or
 //! `next_deadline` has passed. Every byte is checked in order; each run is bounded in
 //! time and in loop rounds.
+#![cfg(feature = "user")]
 
 mod user_util;
 
@@ -283,9 +284,21 @@ impl LinuxGuest {
     }
 
     fn on_data(&mut self, s: &Seg, now: Instant) {
-        let len = s.payload.len() as u32;
-        if s.seq != self.rcv_nxt {
-            if le(s.seq.wrapping_add(len), self.rcv_nxt) {
+        // A retransmission may straddle rcv_nxt: keep only the new part.
+        let old = self.rcv_nxt.wrapping_sub(s.seq);
+        let payload = if old as i32 > 0 && (old as usize) < s.payload.len() {
+            &s.payload[old as usize..]
+        } else {
+            &s.payload[..]
+        };
+        let seq = if payload.len() < s.payload.len() {
+            self.rcv_nxt
+        } else {
+            s.seq
+        };
+        let len = payload.len() as u32;
+        if seq != self.rcv_nxt {
+            if le(seq.wrapping_add(len), self.rcv_nxt) {
                 // Old duplicate: Linux answers at once.
                 self.stats.dup_acks_sent += 1;
             } else {
@@ -302,7 +315,7 @@ impl LinuxGuest {
             self.stats.beyond_window += u64::from(len - take);
         }
         let offset = self.read + self.rbuf as u64;
-        for (k, &b) in s.payload[..take as usize].iter().enumerate() {
+        for (k, &b) in payload[..take as usize].iter().enumerate() {
             let i = offset + k as u64;
             assert_eq!(b, byte_at(i), "byte {i} from the host corrupted");
         }

@@ -227,17 +227,30 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
         && seg.control != TcpControl::Fin
         && f.snd_una != f.snd_max
         && new_wnd == f.snd_wnd
+        && new_wnd != 0
     {
+        // A duplicate ACK (RFC 5681); answers to zero-window probes are not.
         f.dupacks = f.dupacks.saturating_add(1);
         if f.dupacks == 3 {
             // Fast retransmit of the segment the guest is missing.
-            let n = f.to_guest.len().min(f.mss);
+            let n = f.to_guest.len().min(f.mss).min(new_wnd as usize);
             let payload: Vec<u8> = f.to_guest.range(..n).copied().collect();
             let cap = cx.cfg.limits.tcp_buffer;
             emit(cx, f, TcpControl::Psh, f.snd_una, &payload, cap);
         }
     }
     if !seq_lt(ack, f.snd_una) {
+        if f.snd_wnd == 0 && new_wnd != 0 {
+            // The window reopened: the probes' backoff is over (as Linux's
+            // tcp_ack_probe); send_guest arms a fresh timer for what it sends.
+            f.rto = RTO_MIN;
+            f.retries = 0;
+            if f.snd_una == f.snd_max {
+                f.timer = None;
+            } else {
+                f.timer = Some(cx.now + f.rto);
+            }
+        }
         f.snd_wnd = new_wnd;
         if new_wnd == 0 && acked == 0 {
             // The guest answered a probe with a closed window: it is alive, keep probing.

@@ -599,7 +599,8 @@ impl TcpNat {
                 continue;
             }
             let outstanding = f.snd_una != f.snd_max;
-            let probe = !outstanding && !f.to_guest.is_empty() && f.snd_wnd == 0;
+            // Data waits (sent or not) and the guest's window is closed.
+            let probe = f.state == State::Established && !f.to_guest.is_empty() && f.snd_wnd == 0;
             if f.state == State::Established && !outstanding && !probe {
                 f.timer = None;
                 f.retries = 0;
@@ -625,18 +626,16 @@ impl TcpNat {
                 }
                 State::SynReceived | State::SynSent => emit_syn(cx, f, cap),
                 State::Established => {
-                    // Go back to the oldest unacknowledged byte; one segment, or a
-                    // one-byte probe when the guest's window is closed.
+                    // Go back to the oldest unacknowledged byte: one segment, or with
+                    // the window closed a probe the way Linux sends it, an ACK for
+                    // `snd_una - 1` without data, which the guest must answer with its
+                    // window. A data byte pushed into the closed window would be
+                    // dropped, and the next segment would then start past it.
                     f.snd_nxt = f.snd_una;
-                    let wnd = f.snd_wnd;
-                    if wnd == 0 {
-                        f.snd_wnd = 1;
-                    }
-                    self.send_guest(cx, id, 1);
-                    if let Some(f) = self.flows[id].as_mut() {
-                        if wnd == 0 {
-                            f.snd_wnd = 0;
-                        }
+                    if probe {
+                        emit(cx, f, TcpControl::None, f.snd_una.wrapping_sub(1), &[], cap);
+                    } else {
+                        self.send_guest(cx, id, 1);
                     }
                 }
             }
