@@ -141,3 +141,44 @@ fn closed_window_is_probed_without_skipping_data_and_reopens_promptly() {
     }
     assert_eq!(rest, data[1000..]);
 }
+
+#[test]
+fn a_pure_ack_is_not_answered_but_a_probe_is() {
+    let mut n = UserNet::new(Default::default()).unwrap();
+    let (mut g, _conn) = open(&mut n, 42001, 65535);
+    collect(&mut n, &g, Duration::from_millis(50));
+    n.send(&g.ack_only()).unwrap();
+    n.send(&g.ack_only()).unwrap();
+    let answers = collect(&mut n, &g, Duration::from_millis(300));
+    assert!(answers.is_empty(), "ACKs of ACKs: {answers:?}");
+    // A window probe (one below the next expected byte) gets the current window.
+    g.seq = g.seq.wrapping_sub(1);
+    n.send(&g.ack_only()).unwrap();
+    g.seq = g.seq.wrapping_add(1);
+    let answers = collect(&mut n, &g, Duration::from_millis(300));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].ack, Some(g.seq));
+    assert!(answers[0].wnd > 0);
+}
+
+#[test]
+fn guest_data_acked_on_a_data_segment_still_reaches_the_host() {
+    use std::io::Read;
+    let mut n = UserNet::new(Default::default()).unwrap();
+    // The guest's window is closed, so the host's data waits in the NAT ...
+    let (mut g, mut conn) = open(&mut n, 42002, 0);
+    conn.write_all(b"hello").unwrap();
+    collect(&mut n, &g, Duration::from_millis(50));
+    // ... until a guest segment without PSH opens it: the NAT's answer carries the
+    // host's data and the ACK; the guest's bytes must still be written to the host.
+    g.wnd = 65535;
+    n.send(&g.data_more(b"abc")).unwrap();
+    let segs = collect(&mut n, &g, Duration::from_millis(300));
+    assert!(segs.iter().any(|s| s.payload == b"hello"), "{segs:?}");
+    assert!(segs.iter().all(|s| s.ack == Some(g.seq)));
+    conn.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 3];
+    conn.read_exact(&mut buf)
+        .expect("the guest's data reached the host");
+    assert_eq!(&buf, b"abc");
+}

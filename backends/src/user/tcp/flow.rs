@@ -261,11 +261,17 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
 
 pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
     let fin = seg.control == TcpControl::Fin;
+    let seq = seg.seq_number.0 as u32;
     if seg.payload.is_empty() && !fin {
+        // A pure ACK is not answered (that would be an ACK of an ACK, which a guest
+        // with data in flight counts as a duplicate); one below rcv_nxt is a window or
+        // keepalive probe and is (RFC 9293 3.10.7.4).
+        if seq != f.rcv_nxt {
+            f.ack_due = true;
+        }
         return;
     }
     f.ack_due = true;
-    let seq = seg.seq_number.0 as u32;
     let off = f.rcv_nxt.wrapping_sub(seq);
     if off as i32 > 0 && off as usize > seg.payload.len() || (off as i32) < 0 || f.guest_fin {
         // Old duplicate, a segment beyond a hole, or data after the FIN: only ACK.

@@ -344,11 +344,9 @@ impl TcpNat {
         let batch_full = self.flows[id]
             .as_ref()
             .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
+        // Otherwise flush_all writes at the end of the burst, before the ACK goes out.
         if push || batch_full {
             self.write_host(cx, id);
-        } else if let Some(f) = self.flows[id].as_mut() {
-            // Written by flush_all at the end of the burst, before the ACK goes out.
-            f.ack_due = true;
         }
         self.send_guest(cx, id, usize::MAX);
         let Some(f) = self.flows[id].as_ref() else {
@@ -361,10 +359,11 @@ impl TcpNat {
         }
     }
 
-    /// Remembers that flow `id` owes an ACK, once.
+    /// Remembers, once, that flow `id` owes an ACK or has guest data to write: an ACK
+    /// that rode on a data segment leaves the write owed.
     fn queue_ack(&mut self, id: usize) {
         if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
-            if f.ack_due && !f.ack_queued {
+            if (f.ack_due || !f.to_host.is_empty()) && !f.ack_queued {
                 f.ack_queued = true;
                 self.ack_list.push(id);
             }
@@ -517,9 +516,6 @@ impl TcpNat {
         for id in std::mem::take(&mut self.ack_list) {
             if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
                 f.ack_queued = false;
-                if !f.ack_due {
-                    continue;
-                }
             }
             if self.flows[id]
                 .as_ref()
