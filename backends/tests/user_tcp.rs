@@ -558,3 +558,39 @@ fn dns_over_tcp_reaches_the_resolver() {
     conn.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"\x00\x02hi");
 }
+
+#[test]
+fn guestfwd_command_serves_the_connection_even_when_restricted() {
+    let cfg = UserConfig::from_opts(&[
+        ("restrict".into(), "on".into()),
+        ("guestfwd".into(), "tcp:10.0.2.100:1234-cmd:cat".into()),
+    ])
+    .unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    let fwd = Ipv4Addr::new(10, 0, 2, 100);
+    n.send(&arp_request(GUEST_IP, fwd)).unwrap();
+    assert_eq!(
+        drain(&mut n).len(),
+        1,
+        "ARP answered for the guestfwd address"
+    );
+    let mut g = GuestTcp::new(40014, (fwd, 1234));
+    n.send(&g.syn()).unwrap();
+    let segs = wait_segs(&mut n, &g, T);
+    assert!(
+        segs[0].syn && segs[0].ack == Some(g.seq + 1),
+        "{:?}",
+        segs[0]
+    );
+    g.seq += 1;
+    g.ack = segs[0].seq.wrapping_add(1);
+    n.send(&g.ack_only()).unwrap();
+    n.send(&g.data(b"echo me")).unwrap();
+    let got = guest_recv(&mut n, &mut g, 7, false);
+    assert_eq!(got, b"echo me");
+    // Closing our side ends cat, whose EOF comes back as a FIN.
+    n.send(&g.fin()).unwrap();
+    let rest = guest_recv(&mut n, &mut g, 0, true);
+    assert!(rest.is_empty());
+    assert!(pump(&mut n, T, |n| n.connections().is_empty()));
+}

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::guestfwd::{parse_guestfwd, GuestFwd};
 use crate::opts::{self, OptError};
 
 /// The keys `-netdev user` accepts (QEMU's names, without `id`).
@@ -131,6 +132,8 @@ pub struct UserConfig {
     pub bootfile: Option<String>,
     /// `hostfwd=` rules.
     pub hostfwd: Vec<HostFwd>,
+    /// `guestfwd=` rules (the `cmd:` form).
+    pub guestfwd: Vec<GuestFwd>,
     /// Where DNS queries to `dns` are forwarded (default: the nameservers of
     /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
     pub dns_resolvers: Vec<SocketAddr>,
@@ -186,6 +189,7 @@ impl Default for UserConfig {
             tftp_server_name: None,
             bootfile: None,
             hostfwd: Vec::new(),
+            guestfwd: Vec::new(),
             dns_resolvers: Vec::new(),
             limits: Limits::default(),
         }
@@ -250,6 +254,15 @@ impl UserConfig {
                 "the DHCP range must not start at the host or DNS address",
             ));
         }
+        for g in &self.guestfwd {
+            let a = *g.addr.ip();
+            if !self.in_net(a) || special(a) || a == self.host || a == self.dns {
+                return Err(OptError::at(
+                    "guestfwd",
+                    format!("{a} must be a free address inside the virtual network"),
+                ));
+            }
+        }
         if self.ipv6_prefix_len > 126 {
             return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
         }
@@ -260,7 +273,7 @@ impl UserConfig {
     pub fn from_opts(o: &[(String, String)]) -> Result<UserConfig, OptError> {
         opts::check_keys("user", o, KEYS)?;
         let mut c = UserConfig::default();
-        for key in ["smb", "smbserver", "guestfwd"] {
+        for key in ["smb", "smbserver"] {
             if opts::get(o, key).is_some() {
                 return Err(OptError::at(
                     key,
@@ -325,6 +338,8 @@ impl UserConfig {
         for (k, v) in o {
             if k == "hostfwd" {
                 c.hostfwd.push(parse_hostfwd(v, c.dhcp_start)?);
+            } else if k == "guestfwd" {
+                c.guestfwd.push(parse_guestfwd(v)?);
             }
         }
         c.dns_resolvers = super::dns::resolvers_from_opts(o)?;
@@ -491,6 +506,10 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("net"));
         assert!(UserConfig::from_opts(&o(&[("bogus", "1")])).is_err());
         assert!(UserConfig::from_opts(&o(&[("smb", "/tmp")])).is_err());
+        let c = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.100:80-cmd:cat")])).unwrap();
+        assert_eq!(c.guestfwd.len(), 1);
+        let e = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.2:80-cmd:cat")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("guestfwd"));
     }
 
     #[test]
