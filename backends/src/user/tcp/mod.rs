@@ -345,9 +345,17 @@ impl TcpNat {
             f.ack_due = true;
         }
         self.send_guest(cx, id, usize::MAX);
-        let Some(f) = self.flows[id].as_ref() else {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
             return;
         };
+        // A pure ACK that made room in a full guest-bound buffer must resume reading the
+        // host socket: nothing else re-arms it, and the flow would stall at `cap` bytes.
+        let read = f.state == State::Established && f.to_guest.len() < cap && !f.host_eof;
+        if read && !f.interest.0 {
+            let write = f.interest.1;
+            set_interest(cx, id, f, true, write);
+        }
         if f.done() {
             self.remove(cx, id);
         } else {
