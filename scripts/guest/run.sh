@@ -2,7 +2,7 @@
 # Boots the vm-nic test guest once and prints its `VMNIC-RESULT key=value` lines.
 #
 #   run.sh [--nic vm-nic|qemu] [--ping N] [--ethtool] [--timeout SECONDS] [--log FILE] \
-#          -- -device MODEL,netdev=n0[,prop=value] -netdev user,id=n0
+#          [--append "KERNEL ARGS"] -- -device MODEL,netdev=n0[,prop=value] -netdev user,id=n0
 #
 # --nic vm-nic (default): QEMU (TCG, memfd RAM) gets `-device x-pci-proxy-dev` whose socket
 #   is served by `vm-nic remote` with the given -device/-netdev options; the binary is
@@ -23,6 +23,7 @@ ping=5
 ethtool=0
 timeout=60
 log=""
+extra_append=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --nic) nic="$2"; shift 2 ;;
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
         --ethtool) ethtool=1; shift ;;
         --timeout) timeout="$2"; shift 2 ;;
         --log) log="$2"; shift 2 ;;
+        --append) extra_append="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -62,7 +64,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool"
+append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool $extra_append"
 qemu=(qemu-system-x86_64 -machine pc,accel=tcg -m 256M -smp 1
       -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem
       -kernel "$kernel" -initrd "$initrd" -append "$append"
