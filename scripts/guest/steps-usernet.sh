@@ -45,7 +45,7 @@ if [ -n "$dns_name" ]; then
 fi
 
 if [ "$http_port" != 0 ] && [ "$restricted" = 1 ]; then
-    if wget -q -T 5 -O /dev/null "http://10.0.2.2:$http_port/blob" 2>/tmp/w.err; then
+    if timeout 15 wget -q -O /dev/null "http://10.0.2.2:$http_port/blob" 2>/tmp/w.err; then
         result restricted_http=open
     else
         result restricted_http=blocked

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -306,6 +306,54 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A child process ended by its PID on drop (SIGTERM, then SIGKILL after 5 s).
+pub struct Proc(pub Child);
+
+impl Proc {
+    /// Sends SIGTERM and waits (at most 10 s) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        // SAFETY: signals the child this test started, by its PID.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() && self.terminate().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits (bounded) until a `vm-nic switch` child has printed its `info network` (its hub
+/// is live); returns the text.
+pub fn wait_ready(child: &mut Child) -> String {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut acc = String::new();
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            acc.push_str(&line);
+            acc.push('\n');
+            // `info network` is printed in one write after every backend opened.
+            if acc.lines().count() >= 2 {
+                let _ = tx.send(acc.clone());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("vm-nic switch printed no info network")
 }
 
 #[cfg(test)]
