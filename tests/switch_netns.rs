@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use usernet_support::{
-    free_port, hostfwd_client, sha256_file, wait_ready, write_blob, DnsResponder, HttpServer,
-    Proc, TempDir,
+    free_port, hostfwd_client, sha256_file, wait_ready, write_blob, DnsResponder, HttpServer, Proc,
+    TempDir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_vm-nic");

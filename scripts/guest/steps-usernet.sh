@@ -56,8 +56,10 @@ elif [ "$http_port" != 0 ]; then
     t1=$(date +%s)
     result "download_sha=$sha download_seconds=$((t1 - t0))"
 
-    dd if=/dev/urandom of=/tmp/up bs=1M count="$up_mb" 2>/dev/null
+    # Text (base64): busybox wget --post-file sends strlen() of the file, so no NULs.
+    head -c $((up_mb * 786432)) /dev/urandom | base64 >/tmp/up
     upsha=$(sha256sum /tmp/up | cut -d' ' -f1)
+    result "upload_bytes=$(wc -c </tmp/up)"
     t0=$(date +%s)
     wget -q -O /tmp/upreply --post-file=/tmp/up "http://10.0.2.2:$http_port/upload" 2>/tmp/w.err &
     wpid=$!
@@ -91,6 +93,7 @@ while ! ip -6 addr show dev eth0 | grep -q 'inet6 fec0' && [ $i -lt 150 ]; do
 done
 addr6=$(ip -6 addr show dev eth0 | sed -n 's/.*inet6 \(fec0[0-9a-f:]*\)\/.*/\1/p' | head -n1)
 result "ipv6_addr=${addr6:-none}"
+[ -n "$addr6" ] || { ip -6 addr show dev eth0; ip -6 route; cat /proc/net/igmp6; } 2>&1 | sed 's/^/VMNIC-LOG /'
 result "ping6_rx=$(ping_rx -6 -c 3 -W 2 fec0::2)"
 
 if [ "$fwd_port" != 0 ]; then

@@ -59,7 +59,10 @@ pub fn write_blob(path: &Path, len: usize, seed: u64) {
 
 /// SHA-256 of a file, by coreutils' `sha256sum`.
 pub fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
