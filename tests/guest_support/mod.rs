@@ -59,6 +59,16 @@ pub fn boot(device: &str, ethtool: bool) -> GuestRun {
 /// As [`boot`], with `nic` = `"vm-nic"` (vm-nic's model behind QEMU's PCI proxy) or
 /// `"qemu"` (QEMU's own model and user network: a check of the harness itself).
 pub fn boot_on(nic: &str, device: &str, ethtool: bool) -> GuestRun {
+    boot_full(nic, device, "user,id=n0", ethtool)
+}
+
+/// As [`boot_on`] without ethtool, with `-netdev NETDEV` (its id must be `n0`) instead of
+/// the user network: e.g. QEMU's own NIC on a socket whose peer is `vm-nic switch`.
+pub fn boot_with(nic: &str, device: &str, netdev: &str) -> GuestRun {
+    boot_full(nic, device, netdev, false)
+}
+
+fn boot_full(nic: &str, device: &str, netdev: &str, ethtool: bool) -> GuestRun {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = Command::new(root.join("scripts/guest/run.sh"));
     cmd.env("VMNIC_BIN", env!("CARGO_BIN_EXE_vm-nic"))
@@ -72,7 +82,7 @@ pub fn boot_on(nic: &str, device: &str, ethtool: bool) -> GuestRun {
         "-device",
         &format!("{device},netdev=n0"),
         "-netdev",
-        "user,id=n0",
+        netdev,
     ]);
     let out = cmd.output().expect("scripts/guest/run.sh");
     let output = format!(
