@@ -23,6 +23,12 @@ for arg in $(cat /proc/cmdline); do
     esac
 done
 
+# udhcpc.script's `ip addr flush` also removed eth0's IPv6 link-local address, without
+# which there is no router solicitation: cycle IPv6 on eth0 to get it back (IPv4 stays).
+# Done first so the router advertisement arrives while the other steps run.
+echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
+echo 0 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
+
 # hostfwd: a one-shot server the host reaches through hostfwd; it sends a greeting and
 # records what the host sends. Started first: the host keeps trying until it answers.
 if [ "$fwd_port" != 0 ]; then
