@@ -594,3 +594,40 @@ fn guestfwd_command_serves_the_connection_even_when_restricted() {
     assert!(rest.is_empty());
     assert!(pump(&mut n, T, |n| n.connections().is_empty()));
 }
+
+#[test]
+fn download_larger_than_the_flow_buffer_keeps_flowing() {
+    // Regression: once the buffer towards the guest filled, reading from the host was
+    // switched off and pure ACKs from the guest never switched it on again.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut cfg = UserConfig::default();
+    cfg.limits.tcp_buffer = 16 * 1024;
+    let mut n = UserNet::new(cfg).unwrap();
+    let (mut g, _) = connect(&mut n, port, 40015);
+    let conn = accept(&server);
+    let down = pattern(400_000, 0x77);
+    let mut writer = conn.try_clone().unwrap();
+    let d2 = down.clone();
+    let t = thread::spawn(move || writer.write_all(&d2));
+    let got = guest_recv(&mut n, &mut g, down.len(), false);
+    t.join().unwrap().unwrap();
+    assert!(got == down, "download corrupted");
+}
+
+#[test]
+fn pure_acks_are_not_answered() {
+    // Regression: every pure ACK from the guest used to draw an ACK back.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut n = net();
+    let (g, _) = connect(&mut n, port, 40016);
+    let _conn = accept(&server);
+    pump(&mut n, Duration::from_millis(50), |_| false);
+    drain(&mut n);
+    for _ in 0..3 {
+        n.send(&g.ack_only()).unwrap();
+    }
+    pump(&mut n, Duration::from_millis(50), |_| false);
+    assert!(drain(&mut n).is_empty());
+}

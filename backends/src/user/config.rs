@@ -55,8 +55,11 @@ pub struct HostFwd {
     pub guest: (Ipv4Addr, u16),
 }
 
-/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly and
-/// counts it in [`super::UserStats`].
+/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly
+/// and counts it in [`super::UserStats`]. Worst-case buffer memory is
+/// `max_flows × 2 × tcp_buffer` (1 GiB with the defaults, reached only if every flow's
+/// both directions are stalled full) plus the guest queue (`queue_bytes`), 16 × 64 KiB
+/// of IPv4 reassembly and 32 frames waiting for ARP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum concurrent TCP and UDP flows together.
@@ -468,6 +471,26 @@ pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptErr
     })
 }
 
+/// The old `-redir [tcp|udp]:hostport:[guestaddr]:guestport` form (host address 0.0.0.0),
+/// as a [`HostFwd`].
+pub fn parse_redir(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptError> {
+    let bad = || {
+        OptError::at(
+            "redir",
+            format!("'{v}': expected [tcp|udp]:hostport:[guestaddr]:guestport"),
+        )
+    };
+    let f: Vec<&str> = v.split(':').collect();
+    let (proto, rest) = match f.as_slice() {
+        [p @ ("tcp" | "udp"), rest @ ..] => (*p, rest),
+        rest => ("tcp", rest),
+    };
+    let [hport, gaddr, gport] = rest else {
+        return Err(bad());
+    };
+    parse_hostfwd(&format!("{proto}::{hport}-{gaddr}:{gport}"), default_guest).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,6 +545,15 @@ mod tests {
         let f = parse_hostfwd("udp:127.0.0.1:5555-10.0.2.20:53", g).unwrap();
         assert_eq!(f.proto, FwdProto::Udp);
         assert_eq!(f.guest, (Ipv4Addr::new(10, 0, 2, 20), 53));
+        let r = parse_redir("tcp:5555::22", g).unwrap();
+        assert_eq!(
+            (r.host, r.guest),
+            ("0.0.0.0:5555".parse().unwrap(), (g, 22))
+        );
+        let r = parse_redir("udp:5353:10.0.2.20:53", g).unwrap();
+        assert_eq!((r.proto, r.guest.1), (FwdProto::Udp, 53));
+        assert_eq!(parse_redir("2222::22", g).unwrap().proto, FwdProto::Tcp);
+        assert!(parse_redir("tcp:1:2", g).is_err());
         for bad in ["sctp::1-:2", "tcp::x-:2", "tcp::1-:0", "tcp::1", ":1-:"] {
             assert!(parse_hostfwd(bad, g).is_err(), "{bad}");
         }

@@ -42,7 +42,7 @@ use crate::backend::{Counters, NetBackend};
 use crate::opts::OptError;
 use crate::queue::FrameQueue;
 
-pub use config::{parse_hostfwd, FwdProto, HostFwd, Limits, UserConfig, KEYS};
+pub use config::{parse_hostfwd, parse_redir, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
 pub use guestfwd::{parse_guestfwd, GuestFwd};
 pub use out::virtual_mac;

@@ -81,9 +81,12 @@ impl Context {
 
 /// Adds `data` to a running ones-complement sum as big-endian 16-bit words.
 pub fn sum_bytes(data: &[u8], mut sum: u64) -> u64 {
-    let mut chunks = data.chunks_exact(4);
+    // Eight bytes at a time: the two 32-bit halves of a big-endian word are summed
+    // separately so the 64-bit accumulator cannot overflow for any frame size.
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        sum += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        sum += (w >> 32) + (w & 0xffff_ffff);
     }
     let rest = chunks.remainder();
     let mut i = 0;
@@ -250,35 +253,11 @@ pub fn rx_checksum(frame: &[u8], vet: u16, ip: bool, l4: bool) -> RxChecksum {
     r
 }
 
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// The Ethernet FCS (CRC-32) of `data`, in the order it is sent (little-endian bytes).
+/// The Ethernet FCS (CRC-32, polynomial 0x04C11DB7 reflected) of `data`, in the order it
+/// is sent (little-endian bytes). `crc32fast` uses carry-less multiplication where the CPU
+/// has it, so storing a real FCS costs little next to the copy of the frame.
 pub fn fcs(data: &[u8]) -> [u8; 4] {
-    let mut c = u32::MAX;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    (!c).to_le_bytes()
+    crc32fast::hash(data).to_le_bytes()
 }
 
 #[cfg(test)]
@@ -289,6 +268,34 @@ mod tests {
     fn fcs_of_known_vector() {
         // CRC-32 of "123456789" is 0xCBF43926.
         assert_eq!(fcs(b"123456789"), 0xcbf4_3926u32.to_le_bytes());
+        // Agrees with the bitwise definition on every length.
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..data.len() {
+            let mut c = u32::MAX;
+            for &b in &data[..n] {
+                c ^= b as u32;
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        0xedb8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            assert_eq!(fcs(&data[..n]), (!c).to_le_bytes(), "length {n}");
+        }
+    }
+
+    #[test]
+    fn sum_matches_the_16_bit_definition() {
+        let data: Vec<u8> = (0..77u32).map(|i| (i * 91 + 5) as u8).collect();
+        for n in 0..data.len() {
+            let mut s = 0u64;
+            for c in data[..n].chunks(2) {
+                s += (c[0] as u64) << 8 | *c.get(1).unwrap_or(&0) as u64;
+            }
+            assert_eq!(fold(sum_bytes(&data[..n], 0)), fold(s), "length {n}");
+        }
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct Phy {
     pub link: bool,
     /// When auto-negotiation completes, if it is running.
     pub autoneg_deadline: Option<u64>,
+    /// BMSR link status latches low (IEEE 802.3 22.2.4.2.13): a link loss stays visible
+    /// until BMSR is read, even if the link has come back since.
+    pub link_latched_low: bool,
 }
 
 impl Phy {
@@ -121,6 +124,7 @@ impl Phy {
             cable,
             link: false,
             autoneg_deadline: None,
+            link_latched_low: false,
         };
         p.reset(now);
         p
@@ -163,11 +167,16 @@ impl Phy {
         self.regs[reg::BMCR] & bmcr::LOOPBACK != 0
     }
 
-    /// Reads register `r` (0-31). Returns the value; ISR clears on read.
+    /// Reads register `r` (0-31). ISR clears on read; BMSR shows a latched link loss once.
     pub fn read(&mut self, r: usize) -> u16 {
-        let v = self.regs[r & 31];
+        let r = r & 31;
+        let mut v = self.regs[r];
         if r == reg::ISR {
             self.regs[reg::ISR] = 0;
+        }
+        if r == reg::BMSR && self.link_latched_low {
+            self.link_latched_low = false;
+            v &= !bmsr::LSTATUS;
         }
         v
     }
@@ -226,6 +235,9 @@ impl Phy {
     }
 
     fn set_link(&mut self, up: bool) {
+        if self.link && !up {
+            self.link_latched_low = true;
+        }
         self.link = up;
         let r = &mut self.regs;
         if up {
@@ -259,6 +271,23 @@ mod tests {
         assert!(p.run_timer(AUTONEG_NS));
         assert_eq!(p.read(reg::BMSR) & 0x24, 0x24);
         assert_eq!(p.read(reg::PSSR), 0xac00);
+    }
+
+    #[test]
+    fn link_loss_latches_in_bmsr_until_read() {
+        let mut p = Phy::new(0x0c20, true, 0);
+        p.run_timer(AUTONEG_NS);
+        p.read(reg::BMSR);
+        p.set_cable(false, AUTONEG_NS);
+        p.set_cable(true, AUTONEG_NS);
+        p.run_timer(2 * AUTONEG_NS);
+        assert!(p.link);
+        assert_eq!(
+            p.read(reg::BMSR) & bmsr::LSTATUS,
+            0,
+            "the loss is reported once"
+        );
+        assert_ne!(p.read(reg::BMSR) & bmsr::LSTATUS, 0);
     }
 
     #[test]

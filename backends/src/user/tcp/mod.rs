@@ -338,21 +338,18 @@ impl TcpNat {
         let batch_full = self.flows[id]
             .as_ref()
             .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
+        // Otherwise the data waits for flush_all at the end of the burst, which writes
+        // it before the ACK (on_data made one due) goes out.
         if push || batch_full {
             self.write_host(cx, id);
-        } else if let Some(f) = self.flows[id].as_mut() {
-            // Written by flush_all at the end of the burst, before the ACK goes out.
-            f.ack_due = true;
         }
         self.send_guest(cx, id, usize::MAX);
         let cap = cx.cfg.limits.tcp_buffer;
         let Some(f) = self.flows[id].as_mut() else {
             return;
         };
-        // A pure ACK that made room in a full guest-bound buffer must resume reading the
-        // host socket: nothing else re-arms it, and the flow would stall at `cap` bytes.
-        let read = f.state == State::Established && f.to_guest.len() < cap && !f.host_eof;
-        if read && !f.interest.0 {
+        // An ACK may have made room towards the guest: read from the host again.
+        if f.state == State::Established && !f.interest.0 && f.to_guest.len() < cap && !f.host_eof {
             let write = f.interest.1;
             set_interest(cx, id, f, true, write);
         }
