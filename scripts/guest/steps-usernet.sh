@@ -5,13 +5,15 @@
 # Knobs: vmnic.http=PORT (host HTTP server: GET /blob, POST /upload), vmnic.fwdport=PORT
 # (guest port hostfwd forwards to), vmnic.dnsname=NAME (a name the test's resolver
 # serves), vmnic.tftpfile=NAME, vmnic.upmb=N (upload size, MiB), vmnic.restricted=1
-# (restrict=on: the host connection must fail, the forward must still work).
+# (restrict=on: the host connection must fail, the forward must still work),
+# vmnic.bulktimeout=N (guest seconds each bulk transfer may take; 0 = no limit).
 http_port=0
 fwd_port=0
 dns_name=""
 tftp_file=""
 up_mb=16
 restricted=0
+bulk_timeout=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         vmnic.http=*) http_port="${arg#vmnic.http=}" ;;
@@ -20,6 +22,7 @@ for arg in $(cat /proc/cmdline); do
         vmnic.tftpfile=*) tftp_file="${arg#vmnic.tftpfile=}" ;;
         vmnic.upmb=*) up_mb="${arg#vmnic.upmb=}" ;;
         vmnic.restricted=*) restricted="${arg#vmnic.restricted=}" ;;
+        vmnic.bulktimeout=*) bulk_timeout="${arg#vmnic.bulktimeout=}" ;;
     esac
 done
 
@@ -57,8 +60,10 @@ if [ "$http_port" != 0 ] && [ "$restricted" = 1 ]; then
         result restricted_http=blocked
     fi
 elif [ "$http_port" != 0 ]; then
+    bulk=""
+    [ "$bulk_timeout" != 0 ] && bulk="timeout $bulk_timeout"
     t0=$(date +%s)
-    sha=$(wget -q -O - "http://10.0.2.2:$http_port/blob" | sha256sum | cut -d' ' -f1)
+    sha=$($bulk wget -q -O - "http://10.0.2.2:$http_port/blob" | sha256sum | cut -d' ' -f1)
     t1=$(date +%s)
     result "download_sha=$sha download_seconds=$((t1 - t0))"
 
@@ -67,7 +72,7 @@ elif [ "$http_port" != 0 ]; then
     upsha=$(sha256sum /tmp/up | cut -d' ' -f1)
     result "upload_bytes=$(wc -c </tmp/up)"
     t0=$(date +%s)
-    wget -q -O /tmp/upreply --post-file=/tmp/up "http://10.0.2.2:$http_port/upload" 2>/tmp/w.err &
+    $bulk wget -q -O /tmp/upreply --post-file=/tmp/up "http://10.0.2.2:$http_port/upload" 2>/tmp/w.err &
     wpid=$!
     sleep 1
     # The offloads in force while the guest transmits the bulk upload.

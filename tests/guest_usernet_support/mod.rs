@@ -51,6 +51,12 @@ pub struct UsernetRun {
 /// Boots the guest on `device` (e.g. `rtl8139,revision=0x10`) with every step; with
 /// `restricted`, `restrict=on` and only the DHCP, DNS, blocked-connection and hostfwd steps.
 pub fn boot(device: &str, restricted: bool) -> UsernetRun {
+    boot_bulk_limited(device, restricted, 0)
+}
+
+/// As [`boot`], the guest giving each bulk transfer at most `bulk_timeout` guest seconds
+/// (0: no limit) so that the later steps still run when one stalls.
+pub fn boot_bulk_limited(device: &str, restricted: bool, bulk_timeout: u32) -> UsernetRun {
     let tag: String = device
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -87,7 +93,7 @@ pub fn boot(device: &str, restricted: bool) -> UsernetRun {
     );
     let append = format!(
         "vmnic.usernet=1 vmnic.http={} vmnic.fwdport={GUEST_FWD_PORT} vmnic.dnsname={DNS_NAME} \
-         vmnic.tftpfile={} vmnic.upmb={UPLOAD_MIB} vmnic.restricted={}",
+         vmnic.tftpfile={} vmnic.upmb={UPLOAD_MIB} vmnic.restricted={} vmnic.bulktimeout={bulk_timeout}",
         http.port,
         if restricted { "" } else { "boot.bin" },
         u8::from(restricted)
@@ -137,9 +143,16 @@ impl UsernetRun {
         }
     }
 
-    /// The steps every NIC must pass: driver `driver` bound, the lease, both pings, the
-    /// DNS answer, download and upload checksums, hostfwd both ways, TFTP, IPv6.
+    /// The steps every NIC must pass: [`UsernetRun::assert_all_but_bulk`] plus the 64 MiB
+    /// download and the upload with equal checksums.
     pub fn assert_all(&self, driver: &str) {
+        self.assert_all_but_bulk(driver);
+        self.assert_bulk();
+    }
+
+    /// Driver `driver` bound, the lease, both pings, the DNS answer, hostfwd both ways,
+    /// TFTP, IPv6.
+    pub fn assert_all_but_bulk(&self, driver: &str) {
         self.show();
         let r = &self.run;
         r.expect("host_timeout", "0");
@@ -152,6 +165,20 @@ impl UsernetRun {
         r.expect("ping_dns_rx", "3");
         r.expect("dns_answer", &DNS_ADDR.to_string());
         assert!(self.dns_queries >= 1, "the test's resolver saw no query");
+        r.expect("tftp_sha", &self.tftp_sha);
+        assert!(
+            r.get("ipv6_addr").starts_with("fec0::"),
+            "no address from the RA:\n{}",
+            r.output
+        );
+        r.expect("ping6_rx", "3");
+        self.assert_hostfwd();
+        r.expect("done", "1");
+    }
+
+    /// The 64 MiB download and the upload arrived whole (SHA-256 equal on both ends).
+    pub fn assert_bulk(&self) {
+        let r = &self.run;
         r.expect("download_sha", &self.blob_sha);
         let (len, sha) = self
             .uploads
@@ -162,15 +189,6 @@ impl UsernetRun {
         assert!(len >= UPLOAD_MIB << 20, "upload of {len} bytes");
         r.expect("upload_sha", &sha);
         r.expect("upload_reply", &sha);
-        r.expect("tftp_sha", &self.tftp_sha);
-        assert!(
-            r.get("ipv6_addr").starts_with("fec0::"),
-            "no address from the RA:\n{}",
-            r.output
-        );
-        r.expect("ping6_rx", "3");
-        self.assert_hostfwd();
-        r.expect("done", "1");
     }
 
     /// The host reached the guest's server through hostfwd: each side got the other's
