@@ -53,6 +53,36 @@ if [ -n "$dns_name" ]; then
     result "dns_answer=${answer:-none}"
 fi
 
+if [ -n "$tftp_file" ]; then
+    if tftp -g -r "$tftp_file" -l /tmp/tftp.bin 10.0.2.2 2>/tmp/t.err; then
+        result "tftp_sha=$(sha256sum /tmp/tftp.bin | cut -d' ' -f1)"
+    else
+        result tftp_sha=fail
+        sed 's/^/VMNIC-LOG /' /tmp/t.err
+    fi
+    rm -f /tmp/tftp.bin
+fi
+
+# IPv6: an address from the router advertisement (fec0::/64 by default), then the virtual
+# host answers echo requests.
+i=0
+while ! ip -6 addr show dev eth0 | grep -q 'inet6 fec0' && [ $i -lt 150 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+addr6=$(ip -6 addr show dev eth0 | sed -n 's/.*inet6 \(fec0[0-9a-f:]*\)\/.*/\1/p' | head -n1)
+result "ipv6_addr=${addr6:-none}"
+[ -n "$addr6" ] || { ip -6 addr show dev eth0; ip -6 route; cat /proc/net/igmp6; } 2>&1 | sed 's/^/VMNIC-LOG /'
+result "ping6_rx=$(ping_rx -6 -c 3 -W 2 fec0::2)"
+
+if [ "$fwd_port" != 0 ]; then
+    i=0
+    while [ ! -f /tmp/fwd.done ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    result "hostfwd_rx=$(cat /tmp/fromhost 2>/dev/null | tr -d ' \n')"
+fi
+
+# The HTTP steps come last: when a transfer wedges a NIC's receive path, the steps above
+# have already reported.
 if [ "$http_port" != 0 ] && [ "$restricted" = 1 ]; then
     if timeout 15 wget -q -O /dev/null "http://10.0.2.2:$http_port/blob" 2>/tmp/w.err; then
         result restricted_http=open
@@ -83,32 +113,4 @@ elif [ "$http_port" != 0 ]; then
     t1=$(date +%s)
     result "upload_sha=$upsha upload_seconds=$((t1 - t0)) upload_reply=$(cat /tmp/upreply 2>/dev/null | tr -d ' \n')"
     rm -f /tmp/up
-fi
-
-if [ -n "$tftp_file" ]; then
-    if tftp -g -r "$tftp_file" -l /tmp/tftp.bin 10.0.2.2 2>/tmp/t.err; then
-        result "tftp_sha=$(sha256sum /tmp/tftp.bin | cut -d' ' -f1)"
-    else
-        result tftp_sha=fail
-        sed 's/^/VMNIC-LOG /' /tmp/t.err
-    fi
-    rm -f /tmp/tftp.bin
-fi
-
-# IPv6: an address from the router advertisement (fec0::/64 by default), then the virtual
-# host answers echo requests.
-i=0
-while ! ip -6 addr show dev eth0 | grep -q 'inet6 fec0' && [ $i -lt 150 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-addr6=$(ip -6 addr show dev eth0 | sed -n 's/.*inet6 \(fec0[0-9a-f:]*\)\/.*/\1/p' | head -n1)
-result "ipv6_addr=${addr6:-none}"
-[ -n "$addr6" ] || { ip -6 addr show dev eth0; ip -6 route; cat /proc/net/igmp6; } 2>&1 | sed 's/^/VMNIC-LOG /'
-result "ping6_rx=$(ping_rx -6 -c 3 -W 2 fec0::2)"
-
-if [ "$fwd_port" != 0 ]; then
-    i=0
-    while [ ! -f /tmp/fwd.done ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-    result "hostfwd_rx=$(cat /tmp/fromhost 2>/dev/null | tr -d ' \n')"
 fi
