@@ -379,3 +379,28 @@ fn packets_longer_than_the_tx_fifo_are_dropped() {
     r.w(TDT, 2);
     assert_eq!(r.net.take_sent(), vec![f]);
 }
+
+#[test]
+fn vlan_fields_count_only_in_the_eop_descriptor_without_tso() {
+    let mut r = rig();
+    let c = r.r(CTRL);
+    r.w(CTRL, c | 1 << 30);
+    let f = eth([0x02, 1, 2, 3, 4, 5], 0x0800, &[1; 60]);
+    r.write_mem(TX_BUF, &f);
+    r.tx_desc(0, TX_BUF, 20 | VLE << 24, 0x0123 << 16);
+    r.tx_desc(1, TX_BUF + 20, (f.len() as u32 - 20) | EOP << 24, 0);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent(), vec![f], "VLE outside EOP is ignored");
+}
+
+#[test]
+fn tso_payload_not_matching_paylen_counts_a_context_failure() {
+    let mut r = rig();
+    let f = ipv4_frame([0x02, 1, 2, 3, 4, 5], 6, &[7; 2000]);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (3000, TSE | 3, 54, 1000));
+    data_desc(&r, 1, TX_BUF, &f, EOP | TSE, 3);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent().len(), 2, "what was assembled is sent");
+    assert_eq!(r.r(0x40fc), 1, "TSCTFC");
+    assert_eq!(r.r(0x40f8), 1, "TSCTC");
+}

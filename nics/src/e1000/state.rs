@@ -57,8 +57,8 @@ pub struct E1000State {
     pub tx_packet: Vec<u8>,
     /// Saved TSO header.
     pub tso_hdr: Vec<u8>,
-    /// TX packet flags: in packet, TSE, GSO, discard.
-    pub tx_flags: [bool; 4],
+    /// TX packet flags: in packet, first data descriptor next, TSE, GSO, discard.
+    pub tx_flags: [bool; 5],
     /// TX packet POPTS.
     pub tx_popts: u8,
     /// TX packet VLAN tag.
@@ -121,7 +121,13 @@ impl<M: GuestMemory> E1000<M> {
             tx_packet_context: self.tx.pkt,
             tx_packet: self.tx.frame[..self.tx.len].to_vec(),
             tso_hdr: self.tx.tso_hdr.to_vec(),
-            tx_flags: [self.tx.in_packet, self.tx.tse, self.tx.gso, self.tx.discard],
+            tx_flags: [
+                self.tx.in_packet,
+                self.tx.first,
+                self.tx.tse,
+                self.tx.gso,
+                self.tx.discard,
+            ],
             tx_popts: self.tx.popts,
             tx_vlan: self.tx.vlan,
             tso_progress: (self.tx.seg, self.tx.sent_payload),
@@ -180,7 +186,7 @@ impl<M: GuestMemory> E1000<M> {
         d.tx.len = state.tx_packet.len();
         d.tx.frame[..d.tx.len].copy_from_slice(&state.tx_packet);
         d.tx.tso_hdr.copy_from_slice(&state.tso_hdr);
-        [d.tx.in_packet, d.tx.tse, d.tx.gso, d.tx.discard] = state.tx_flags;
+        [d.tx.in_packet, d.tx.first, d.tx.tse, d.tx.gso, d.tx.discard] = state.tx_flags;
         d.tx.popts = state.tx_popts;
         d.tx.vlan = state.tx_vlan;
         (d.tx.seg, d.tx.sent_payload) = state.tso_progress;

@@ -67,6 +67,8 @@ pub struct TxEngine {
     pub tso_hdr: [u8; 256],
     /// A packet is being assembled (descriptors without EOP seen).
     pub in_packet: bool,
+    /// The next data descriptor is the packet's first.
+    pub first: bool,
     /// The packet uses TCP segmentation.
     pub tse: bool,
     /// The packet goes to the backend as one GSO frame.
@@ -94,6 +96,7 @@ impl TxEngine {
             out: Vec::with_capacity(FRAME_CAPACITY + 4),
             tso_hdr: [0; 256],
             in_packet: false,
+            first: false,
             tse: false,
             gso: false,
             popts: 0,
@@ -113,6 +116,7 @@ impl TxEngine {
     fn end_packet(&mut self) {
         self.len = 0;
         self.in_packet = false;
+        self.first = false;
         self.tse = false;
         self.gso = false;
         self.popts = 0;
@@ -232,6 +236,7 @@ impl<M: GuestMemory> E1000<M> {
         let ctx = self.tx.ctx;
         self.tx.pkt = ctx;
         self.tx.in_packet = true;
+        self.tx.first = true;
         self.tx.popts = popts;
         if tse {
             let hdr = ctx.hdrlen as usize;
@@ -254,9 +259,17 @@ impl<M: GuestMemory> E1000<M> {
 
     /// Appends `len` bytes from guest address `addr`, cutting TSO segments as they fill.
     fn tx_data(&mut self, mut addr: u64, len: usize, dcmd: u8, upper: u32) {
-        if dcmd & cmd::VLE != 0 {
-            self.tx.vlan = Some((upper >> 16) as u16);
+        // VLE and the VLAN tag count in the first data descriptor of a TSO packet, else
+        // in the EOP descriptor (SDM, TCP/IP data descriptor command field).
+        let vlan_desc = if self.tx.tse {
+            self.tx.first
+        } else {
+            dcmd & cmd::EOP != 0
+        };
+        if vlan_desc {
+            self.tx.vlan = (dcmd & cmd::VLE != 0).then_some((upper >> 16) as u16);
         }
+        self.tx.first = false;
         let tso = self.tx.tse && !self.tx.gso;
         let seg_limit = if tso {
             self.tx.pkt.hdrlen as usize + self.tx.pkt.mss as usize
@@ -325,6 +338,16 @@ impl<M: GuestMemory> E1000<M> {
         let ctx = self.tx.pkt;
         let n = self.tx.len;
         if self.tx.tse && !self.tx.gso {
+            let payload = self.tx.sent_payload as usize + n.saturating_sub(ctx.hdrlen as usize);
+            if payload != ctx.paylen as usize {
+                // The SDM counts a TSO packet whose data does not add up to PAYLEN as a
+                // context failure; what was assembled is still sent.
+                log::debug!(
+                    "e1000: TSO payload {payload} differs from PAYLEN {}",
+                    ctx.paylen
+                );
+                self.stats.inc(idx::TSCTFC);
+            }
             if n > ctx.hdrlen as usize || self.tx.seg == 0 {
                 self.tso_segment(true);
             }
