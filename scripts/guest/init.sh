@@ -160,5 +160,12 @@ if [ "$run_ethtool" = 1 ]; then
         done
 fi
 
+# Optional step files (scripts/guest/steps-*.sh), each enabled by vmnic.<name>=1.
+for steps in /steps-*.sh; do
+    [ -f "$steps" ] || continue
+    name=${steps#/steps-}; name=${name%.sh}
+    grep -q "vmnic.$name=1" /proc/cmdline && . "$steps"
+done
+
 dmesg | grep -iE 'eth0|e1000|8139|ne2k|8390' | tail -n 30 | sed 's/^/VMNIC-LOG /'
 finish

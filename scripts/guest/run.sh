@@ -2,7 +2,7 @@
 # Boots the vm-nic test guest once and prints its `VMNIC-RESULT key=value` lines.
 #
 #   run.sh [--nic vm-nic|qemu] [--ping N] [--ethtool] [--wget URL] [--timeout SECONDS] \
-#          [--log FILE] \
+#          [--log FILE] [--append "KERNEL ARGS"] \
 #          -- -device MODEL,netdev=n0[,prop=value] -netdev user,id=n0
 #
 # --nic vm-nic (default): QEMU (TCG, memfd RAM) gets `-device x-pci-proxy-dev` whose socket
@@ -25,6 +25,7 @@ ethtool=0
 wget=""
 timeout=60
 log=""
+extra_append=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --nic) nic="$2"; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
         --wget) wget="$2"; shift 2 ;;
         --timeout) timeout="$2"; shift 2 ;;
         --log) log="$2"; shift 2 ;;
+        --append) extra_append="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -65,7 +67,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool"
+append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool $extra_append"
 [ -z "$wget" ] || append="$append vmnic.wget=$wget"
 # -icount shift=3,sleep=off: guest time counts instructions (8 ns each) and skips idle
 # periods, instead of following the host clock. Guest timeouts (ethtool's loopback test

@@ -174,6 +174,17 @@ pub fn boot(device: &str, steps: Steps) -> GuestRun {
 /// As [`boot`], with `nic` = `"vm-nic"` (vm-nic's model behind QEMU's PCI proxy) or
 /// `"qemu"` (QEMU's own model and user network: a check of the harness itself).
 pub fn boot_on(nic: &str, device: &str, steps: Steps) -> GuestRun {
+    boot_full(nic, device, "user,id=n0", steps)
+}
+
+/// As [`boot_on`] with no extra steps, with `-netdev NETDEV` (its id must be `n0`)
+/// instead of the user network: e.g. QEMU's own NIC on a socket whose peer is
+/// `vm-nic switch`.
+pub fn boot_with(nic: &str, device: &str, netdev: &str) -> GuestRun {
+    boot_full(nic, device, netdev, Steps::default())
+}
+
+fn boot_full(nic: &str, device: &str, netdev: &str, steps: Steps) -> GuestRun {
     let blob = (steps.download_kib > 0).then(|| BlobServer::start(steps.download_kib * 1024));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = Command::new(root.join("scripts/guest/run.sh"));
@@ -191,7 +202,7 @@ pub fn boot_on(nic: &str, device: &str, steps: Steps) -> GuestRun {
         "-device",
         &format!("{device},netdev=n0"),
         "-netdev",
-        "user,id=n0",
+        netdev,
     ]);
     let out = cmd.output().expect("scripts/guest/run.sh");
     let output = format!(
