@@ -319,3 +319,65 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&got[0].1[f.len()..], &fcs(&f)[..]);
     }
 }
+
+#[test]
+fn linux_block_input_reads_every_packet_exactly_at_every_ring_position() {
+    // ne2k-pci on the RTL8029 (word mode, 32-bit I/O): RBCR = count, count / 4 insl,
+    // then inw if count & 2, inb if count & 1, relying on the remote address wrapping
+    // PSTOP -> PSTART. Each packet must read back byte-identical (frame + FCS), the
+    // transfer must end exactly at its last word (ISR.RDC, CRDA just past it) so no
+    // access of the driver goes past RBCR, and the ring must take the next frame once
+    // BNRY moves.
+    let (start, stop) = (0x4cu16, 0x80u16);
+    for len in [60, 61, 62, 63, 64, 97, 98, 99, 250, 251, 1442, 1513, 1514] {
+        for curr in start..stop {
+            let mut b = running();
+            b.drv.outb(0, E8390_NODMA | E8390_PAGE0 | E8390_STOP);
+            b.drv.write_paged(E8390_PAGE1, EN1_CURPAG, curr as u8);
+            let bnry = if curr == start { stop - 1 } else { curr - 1 };
+            b.drv.outb(EN0_BOUNDARY, bnry as u8);
+            b.drv.outb(0, E8390_NODMA | E8390_PAGE0 | E8390_START);
+            let f = frame(MAC, len, curr as u8);
+            assert_eq!(b.rx(&f), RxOutcome::Accepted, "len {len} at {curr:#x}");
+            let hdr = b.drv.get_hdr(curr as u8);
+            let pkt_len = u16::from_le_bytes([hdr[2], hdr[3]]) as usize - 4;
+            assert_eq!(pkt_len, len + 4, "count = header + frame + FCS");
+            let at = (curr << 8) + 4;
+            b.drv.outb(EN0_RCNTLO, pkt_len as u8);
+            b.drv.outb(EN0_RCNTHI, (pkt_len >> 8) as u8);
+            b.drv.outb(EN0_RSARLO, at as u8);
+            b.drv.outb(EN0_RSARHI, (at >> 8) as u8);
+            b.drv.outb(0, E8390_RREAD | E8390_START);
+            let mut got = Vec::with_capacity(pkt_len + 1);
+            for _ in 0..pkt_len >> 2 {
+                assert_eq!(b.drv.inb(EN0_ISR) & ENISR_RDC, 0, "RDC before the end");
+                got.extend_from_slice(&b.drv.inl(NE_DATAPORT).to_le_bytes());
+            }
+            if pkt_len & 2 != 0 {
+                got.extend_from_slice(&b.drv.inw(NE_DATAPORT).to_le_bytes());
+            }
+            if pkt_len & 1 != 0 {
+                got.push(b.drv.inb(NE_DATAPORT));
+            }
+            assert_eq!(&got[..len], &f[..], "len {len} at {curr:#x}");
+            assert_eq!(&got[len..len + 4], &fcs(&f)[..], "len {len} at {curr:#x}");
+            assert_eq!(b.drv.inb(EN0_ISR) & ENISR_RDC, ENISR_RDC, "RDC at the end");
+            // Word mode moves whole words: the address ends past the last one, wrapped.
+            let mut end = at + (pkt_len as u16).next_multiple_of(2);
+            if end >= stop << 8 {
+                end -= (stop - start) << 8;
+            }
+            let crda = u16::from_le_bytes([b.drv.inb(EN0_RSARLO), b.drv.inb(EN0_RSARHI)]);
+            assert_eq!(crda, end, "len {len} at {curr:#x}: CRDA");
+            b.drv.outb(EN0_ISR, ENISR_RDC);
+            let next = if hdr[1] >= stop as u8 {
+                start as u8
+            } else {
+                hdr[1]
+            };
+            b.drv.outb(EN0_BOUNDARY, next.wrapping_sub(1));
+            assert!(b.dev().can_receive());
+            assert_eq!(b.rx(&f), RxOutcome::Accepted, "next frame after BNRY moved");
+        }
+    }
+}
