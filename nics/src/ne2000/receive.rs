@@ -20,9 +20,6 @@ pub const HEADER_LEN: usize = 4;
 pub const FCS_LEN: usize = 4;
 /// Shortest frame (without FCS) that is not a runt: 64 bytes on the wire.
 pub const MIN_FRAME_LEN: usize = 60;
-/// Largest frame (without FCS) the receiver keeps room for: 1514 bytes plus an 802.1Q
-/// tag. Longer frames are stored if they fit the ring, as on the DP8390.
-pub const MAX_FRAME_LEN: usize = 1518;
 
 /// Tally counter indexes (CNTR0, frame alignment errors, cannot count on a virtual wire).
 const CNTR_CRC: usize = 1;
@@ -58,24 +55,17 @@ impl<M> Ne2000<M> {
         Some((size as usize, free as usize))
     }
 
-    /// True when the receiver is running and the ring has room for a maximum-size
-    /// packet (or for anything, on a ring too small to ever hold one).
+    /// True when the receiver is running and has not overflowed: the next frame is then
+    /// offered whatever room the ring has left, as on the wire. A frame that fits is
+    /// stored (ISR.PRX); one that does not raises ISR.OVW and waits in the backend
+    /// (`RxOutcome::NoBuffer`) until the host frees the ring. Refusing frames merely
+    /// because a maximum-size one might not fit would leave the guest without any
+    /// interrupt when packets sit in the ring after it acknowledged PRX — Linux's
+    /// ei_receive takes at most nine packets per call and then clears PRX, so the
+    /// packets that arrived meanwhile are announced only by the next frame's PRX or OVW.
     pub(super) fn rx_ready(&self) -> bool {
         let s = &self.st;
-        if !s.started || s.overflow || s.tcr.loopback() != 0 {
-            return false;
-        }
-        if s.rcr.contains(Rcr::MON) {
-            return true;
-        }
-        match self.ring_free() {
-            // Let frames come so they are dropped and counted rather than left queued.
-            None => true,
-            Some((size, free)) => {
-                let max = pages_for(HEADER_LEN + MAX_FRAME_LEN + FCS_LEN);
-                free >= max.min(size.saturating_sub(2)).max(1)
-            }
-        }
+        s.started && !s.overflow && s.tcr.loopback() == 0
     }
 
     /// Increments tally counter `i`; counters stop at 192 and raise ISR.CNT once their
