@@ -250,40 +250,47 @@ pub fn rx_checksum(frame: &[u8], vet: u16, ip: bool, l4: bool) -> RxChecksum {
     r
 }
 
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// The Ethernet FCS (CRC-32) of `data`, in the order it is sent (little-endian bytes).
+/// The Ethernet FCS (CRC-32, IEEE 802.3) of `data`, in the order it is sent
+/// (little-endian bytes). `crc32fast` uses the carry-less multiply unit where the CPU has
+/// one: the receive path computes this over every stored frame, and a byte-at-a-time
+/// table made it most of the receive cost (see docs/performance.md).
 pub fn fcs(data: &[u8]) -> [u8; 4] {
-    let mut c = u32::MAX;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    (!c).to_le_bytes()
+    crc32fast::hash(data).to_le_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bit-at-a-time CRC-32 straight from the 802.3 definition: reflected polynomial
+    /// 0xEDB88320, preset to all ones, complemented.
+    fn reference_fcs(data: &[u8]) -> [u8; 4] {
+        let mut c = u32::MAX;
+        for &b in data {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        (!c).to_le_bytes()
+    }
+
+    #[test]
+    fn fcs_matches_the_802_3_definition_at_every_length_and_alignment() {
+        let data: Vec<u8> = (0..2100u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in (0..200).chain([1513, 1514, 1518, 2047, 2048]) {
+            for start in [0, 1, 3] {
+                let s = &data[start..start + len];
+                assert_eq!(fcs(s), reference_fcs(s), "length {len} offset {start}");
+            }
+        }
+    }
 
     #[test]
     fn fcs_of_known_vector() {
