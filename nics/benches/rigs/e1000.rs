@@ -5,10 +5,11 @@
 //! batch.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_nic_backends::memory::NullBackend;
 use vm_nic_devices::e1000::{Variant, E1000};
-use vm_nic_devices::{ManualClock, NicDevice, RxOutcome};
+use vm_nic_devices::{ManualClock, NetBackend, NicDevice, RxOutcome};
 
-use super::{config, guest_ram, tcp_frame, Dir, Rig, MAC};
+use super::{config_with, guest_ram, tcp_frame, Dir, Rig, MAC};
 
 /// Descriptors per ring (RDLEN/TDLEN = 16 KiB).
 pub const RING: u32 = 1024;
@@ -79,9 +80,20 @@ impl E1000Rig {
     /// A rig for `variant` moving `load` in direction `dir`, `batch` frames per
     /// doorbell. Panics if the batch does not fit the ring.
     pub fn new(variant: Variant, dir: Dir, load: Load, batch: u32) -> Self {
+        Self::with_backend(variant, dir, load, batch, Box::new(NullBackend::new()))
+    }
+
+    /// [`E1000Rig::new`] on another backend (a TAP, for the GSO passthrough bench).
+    pub fn with_backend(
+        variant: Variant,
+        dir: Dir,
+        load: Load,
+        batch: u32,
+        backend: Box<dyn NetBackend>,
+    ) -> Self {
         let mem = guest_ram();
         let clock = ManualClock::new();
-        let mut dev = E1000::new(variant, config(&mem, &clock));
+        let mut dev = E1000::new(variant, config_with(&mem, &clock, backend));
         dev.config_write(4, 2, 0x7);
         // Auto-negotiation completes on the injected clock.
         clock.advance(1_000_000_000);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 use vm_nic_backends::memory::NullBackend;
-use vm_nic_devices::{MacAddr, ManualClock, NicConfig, NoIrq};
+use vm_nic_devices::{MacAddr, ManualClock, NetBackend, NicConfig, NoIrq};
 
 /// The station address every rig uses.
 pub const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -56,9 +56,18 @@ pub fn guest_ram() -> GuestMemoryMmap {
 
 /// The construction bundle with a null backend, no interrupt line and a manual clock.
 pub fn config(mem: &GuestMemoryMmap, clock: &ManualClock) -> NicConfig<GuestMemoryMmap> {
+    config_with(mem, clock, Box::new(NullBackend::new()))
+}
+
+/// [`config`] with another backend.
+pub fn config_with(
+    mem: &GuestMemoryMmap,
+    clock: &ManualClock,
+    backend: Box<dyn NetBackend>,
+) -> NicConfig<GuestMemoryMmap> {
     NicConfig {
         mac: MacAddr(MAC),
-        backend: Box::new(NullBackend::new()),
+        backend,
         irq: Box::new(NoIrq),
         clock: Arc::new(clock.clone()),
         memory: mem.clone(),
