@@ -19,3 +19,4 @@ pub mod network;
 pub mod options;
 pub mod remote;
 pub mod runner;
+pub mod switch;

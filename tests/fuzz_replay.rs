@@ -101,4 +101,8 @@ replay_tests! {
     replay_ne2k_pci => "ne2k_pci",
     replay_ne2k_isa => "ne2k_isa",
     replay_hub => "hub",
+    replay_options => "options",
+    replay_socket_stream => "socket_stream",
+    replay_remote_protocol => "remote_protocol",
+    replay_user_net => "user_net",
 }

@@ -18,3 +18,12 @@ fn harness_boots_and_reports_on_qemus_own_e1000() {
         assert!(v.parse::<u64>().is_ok(), "{key}={v}");
     }
 }
+
+#[test]
+fn result_lines_parse() {
+    let r =
+        guest_support::parse_results("x\nVMNIC-RESULT a=1 b=2\nVMNIC-LOG c=3\nVMNIC-RESULT a=4\n");
+    assert_eq!(r.get("a").map(String::as_str), Some("4"));
+    assert_eq!(r.get("b").map(String::as_str), Some("2"));
+    assert!(!r.contains_key("c"));
+}

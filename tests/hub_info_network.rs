@@ -55,7 +55,8 @@ fn mixed_topology_prints_like_qemu() {
                 -netdev hubport,id=hp0,hubid=2,netdev=s0 -netdev hubport,id=hp1,hubid=2 \
                 -device ne2k_isa,netdev=hp1,iobase=0x300,irq=9 \
                 -netdev user,id=u,restrict=off -device e1000,netdev=u \
-                -netdev tap,id=lonely,ifname=tap9 -device rtl8139";
+                -netdev tap,id=lonely,ifname=tap9 -device rtl8139 \
+                -object filter-dump,id=f0,netdev=u,file=u.pcap,maxlen=128";
     let cfg = NetConfig::parse_line(line).unwrap();
     let warnings: Vec<_> = cfg.warnings.iter().map(|w| w.message.as_str()).collect();
     assert_eq!(
@@ -70,6 +71,7 @@ fn mixed_topology_prints_like_qemu() {
         })
         .nic_factory(factory(Arc::new(Mutex::new(Vec::new()))))
         .backend_opener(open)
+        .filter_opener(|_, inner| Ok(inner))
         .build()
         .unwrap();
     assert_eq!(
@@ -80,6 +82,8 @@ fn mixed_topology_prints_like_qemu() {
          lonely: index=0,type=tap,ifname=tap9\n\
          e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:57\n\
          \x20\\ u: index=0,type=user,restrict=off\n\
+         filters:\n\
+         \x20 - f0: type=filter-dump,netdev=u,file=u.pcap,maxlen=128\n\
          rtl8139.0: index=0,type=nic,model=rtl8139,macaddr=52:54:00:12:34:58\n"
     );
     assert_eq!(net.nic_index("e1000.0"), Some(1));

@@ -335,7 +335,6 @@ impl Rig {
 }
 
 #[test]
-#[ignore = "needs the e1000, rtl8139 and ne2k_pci models merged into main (remove this line then)"]
 fn vlan_0_cannot_reach_vlan_1_and_vlan_1_nics_reach_each_other() {
     let mut rig = Rig::new();
     let m = rig.macs.clone();

@@ -133,6 +133,24 @@ fn netdev_tap_with_virtio_device() {
     let e = build_error(&cfg);
     assert!(e.message.contains("'virtio-net-pci'") && e.message.contains("not support yet"));
     assert_eq!(e.option, "-device");
+
+    // The same line with e1000 builds a real e1000 on that netdev (a stand-in backend
+    // here: the real one would create vm1eth0 and run /etc/ifup).
+    let line = cfg.line.replace("virtio-net-pci", "e1000");
+    let cfg = parse(&line);
+    let net = NetworkBuilder::new(&cfg)
+        .guest(guest())
+        .backend_opener(|kind, _| {
+            assert_eq!(kind, "tap");
+            Ok(Box::new(vm_nic::backends::memory::NullBackend::new())
+                as Box<dyn vm_nic::backends::NetBackend>)
+        })
+        .build()
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let nic = net.nic(0).unwrap();
+    assert_eq!(nic.model(), "e1000");
+    assert_eq!(nic.mac().to_string(), "0a:e8:4f:c5:6a:16");
+    assert_eq!(nic.pci().unwrap().read(0, 4), 0x100e_8086, "8086:100e");
 }
 
 #[test]

@@ -40,7 +40,6 @@ fn arp_request() -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "needs the user and socket backends in main and their arms in network::open_backend"]
 fn socket_client_gets_the_user_gateway_arp_reply() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -270,6 +270,63 @@ fn malformed_frames_are_dropped_and_counted() {
     assert_eq!(n.counters().dropped, count);
 }
 
+/// Splits the IPv4 packet in `frame` into fragments of at most `max` payload bytes.
+fn fragment(frame: &[u8], max: usize) -> Vec<Vec<u8>> {
+    let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
+    let payload = ip.payload().to_vec();
+    let mut out = Vec::new();
+    for (k, chunk) in payload.chunks(max).enumerate() {
+        let mut p = frame[14..34].to_vec();
+        p.extend_from_slice(chunk);
+        let mut f = Ipv4Packet::new_unchecked(&mut p[..]);
+        f.set_total_len((20 + chunk.len()) as u16);
+        f.set_ident(0x4242);
+        f.set_dont_frag(false);
+        f.set_more_frags((k + 1) * max < payload.len());
+        f.set_frag_offset((k * max) as u16);
+        f.fill_checksum();
+        out.push(eth(GW_MAC, EthernetProtocol::Ipv4, &p));
+    }
+    out
+}
+
+#[test]
+fn big_ping_is_reassembled_and_answered_in_fragments() {
+    let mut n = net();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 253) as u8).collect();
+    let mut frags = fragment(&icmp_echo(GW, 5, 6, &data), 1480);
+    frags.reverse(); // out of order
+    assert_eq!(frags.len(), 3);
+    for f in &frags {
+        n.send(f).unwrap();
+    }
+    let replies = drain(&mut n);
+    assert_eq!(
+        replies.len(),
+        3,
+        "the 3028-byte reply needs three fragments"
+    );
+    let mut whole = vec![0u8; 3008];
+    for f in &replies {
+        assert!(f.len() <= 1514, "each fragment fits the MTU");
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        let off = usize::from(ip.frag_offset());
+        whole[off..off + ip.payload().len()].copy_from_slice(ip.payload());
+    }
+    let p = Icmpv4Packet::new_checked(&whole[..]).unwrap();
+    let r = Icmpv4Repr::parse(&p, &Default::default()).unwrap();
+    assert_eq!(
+        r,
+        Icmpv4Repr::EchoReply {
+            ident: 5,
+            seq_no: 6,
+            data: &data
+        }
+    );
+    assert_eq!(n.stats().fragments, 3);
+}
+
 #[test]
 fn fragments_and_unknown_protocols_are_not_served() {
     let mut n = net();

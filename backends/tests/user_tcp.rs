@@ -558,3 +558,76 @@ fn dns_over_tcp_reaches_the_resolver() {
     conn.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"\x00\x02hi");
 }
+
+#[test]
+fn guestfwd_command_serves_the_connection_even_when_restricted() {
+    let cfg = UserConfig::from_opts(&[
+        ("restrict".into(), "on".into()),
+        ("guestfwd".into(), "tcp:10.0.2.100:1234-cmd:cat".into()),
+    ])
+    .unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    let fwd = Ipv4Addr::new(10, 0, 2, 100);
+    n.send(&arp_request(GUEST_IP, fwd)).unwrap();
+    assert_eq!(
+        drain(&mut n).len(),
+        1,
+        "ARP answered for the guestfwd address"
+    );
+    let mut g = GuestTcp::new(40014, (fwd, 1234));
+    n.send(&g.syn()).unwrap();
+    let segs = wait_segs(&mut n, &g, T);
+    assert!(
+        segs[0].syn && segs[0].ack == Some(g.seq + 1),
+        "{:?}",
+        segs[0]
+    );
+    g.seq += 1;
+    g.ack = segs[0].seq.wrapping_add(1);
+    n.send(&g.ack_only()).unwrap();
+    n.send(&g.data(b"echo me")).unwrap();
+    let got = guest_recv(&mut n, &mut g, 7, false);
+    assert_eq!(got, b"echo me");
+    // Closing our side ends cat, whose EOF comes back as a FIN.
+    n.send(&g.fin()).unwrap();
+    let rest = guest_recv(&mut n, &mut g, 0, true);
+    assert!(rest.is_empty());
+    assert!(pump(&mut n, T, |n| n.connections().is_empty()));
+}
+
+#[test]
+fn download_larger_than_the_flow_buffer_keeps_flowing() {
+    // Regression: once the buffer towards the guest filled, reading from the host was
+    // switched off and pure ACKs from the guest never switched it on again.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut cfg = UserConfig::default();
+    cfg.limits.tcp_buffer = 16 * 1024;
+    let mut n = UserNet::new(cfg).unwrap();
+    let (mut g, _) = connect(&mut n, port, 40015);
+    let conn = accept(&server);
+    let down = pattern(400_000, 0x77);
+    let mut writer = conn.try_clone().unwrap();
+    let d2 = down.clone();
+    let t = thread::spawn(move || writer.write_all(&d2));
+    let got = guest_recv(&mut n, &mut g, down.len(), false);
+    t.join().unwrap().unwrap();
+    assert!(got == down, "download corrupted");
+}
+
+#[test]
+fn pure_acks_are_not_answered() {
+    // Regression: every pure ACK from the guest used to draw an ACK back.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut n = net();
+    let (g, _) = connect(&mut n, port, 40016);
+    let _conn = accept(&server);
+    pump(&mut n, Duration::from_millis(50), |_| false);
+    drain(&mut n);
+    for _ in 0..3 {
+        n.send(&g.ack_only()).unwrap();
+    }
+    pump(&mut n, Duration::from_millis(50), |_| false);
+    assert!(drain(&mut n).is_empty());
+}

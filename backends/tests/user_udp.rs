@@ -155,3 +155,43 @@ fn udp_hostfwd_delivers_and_carries_replies_back() {
     assert_eq!(from, fwd, "reply comes from the forwarded port");
     assert!(n.info_usernet().contains("UDP[HOST_FORWARD]"));
 }
+
+#[test]
+fn closed_host_port_gives_icmp_port_unreachable() {
+    let port = {
+        let (s, port) = host_socket();
+        drop(s);
+        port
+    };
+    let mut n = net();
+    n.send(&udp((GUEST_IP, 5005), (GW, port), b"anyone?"))
+        .unwrap();
+    let mut got = None;
+    pump(&mut n, T, |n| {
+        for f in drain(n) {
+            if let Some(ip) = parse_ip4(&f) {
+                if ip.proto == IpProtocol::Icmp {
+                    got = Some(ip);
+                }
+            }
+        }
+        got.is_some()
+    });
+    let ip = got.expect("ICMP error");
+    assert_eq!((ip.src, ip.dst), (GW, GUEST_IP));
+    let p = smoltcp::wire::Icmpv4Packet::new_checked(&ip.payload[..]).unwrap();
+    assert_eq!(p.msg_type(), smoltcp::wire::Icmpv4Message::DstUnreachable);
+    assert_eq!(p.msg_code(), 3, "port unreachable");
+    // The quoted UDP header names the guest's ports.
+    let q = &p.data()[20..24];
+    assert_eq!(q, &[0x13, 0x8d, (port >> 8) as u8, port as u8]);
+    // The error queue was drained: the poll fd does not stay readable (no busy loop).
+    n.poll(std::time::Instant::now()).unwrap();
+    let mut pfd = libc::pollfd {
+        fd: n.poll_fd().unwrap(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+}

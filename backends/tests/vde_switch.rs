@@ -44,10 +44,12 @@ fn start_switch(dir: &Path) -> Proc {
         .expect("vde_switch not found: run scripts/install-deps.sh (Debian package vde2)");
     let p = Proc(child);
     let end = Instant::now() + TIMEOUT;
-    while !dir.join("ctl").exists() {
+    // The socket file appears at bind(), before listen(): wait until a connection is
+    // accepted, or a loaded machine races the first plug against the switch's start-up.
+    while std::os::unix::net::UnixStream::connect(dir.join("ctl")).is_err() {
         assert!(
             Instant::now() < end,
-            "vde_switch did not create {}/ctl",
+            "vde_switch did not start listening on {}/ctl",
             dir.display()
         );
         std::thread::sleep(Duration::from_millis(10));

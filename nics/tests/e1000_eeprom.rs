@@ -80,8 +80,8 @@ fn writes_need_ewen_and_persist_in_state() {
     r.ee_command(WRITE, 0x20, Some(0x5555));
     assert_eq!(r.ee_read(0x20), 0x1234, "EWDS disables programming");
     let st = r.dev.state();
-    assert_eq!(st.eeprom[0x20], 0x1234);
-    assert_eq!(st.eeprom[0x21], 0xffff);
+    assert_eq!(st.eeprom.words[0x20], 0x1234);
+    assert_eq!(st.eeprom.words[0x21], 0xffff);
     // A software reset keeps the contents.
     r.w(CTRL, 1 << 26);
     assert_eq!(r.ee_read(0x20), 0x1234);

@@ -205,3 +205,20 @@ fn mac_loopback_delivers_to_our_own_receiver() {
     assert_eq!(st & 3, 3);
     assert_eq!(r.rx_data(0, f.len()), f);
 }
+
+#[test]
+fn phy_power_down_as_linux_does_on_ifdown() {
+    // e1000_power_down_phy / e1000_power_up_phy: BMCR.PDOWN set, then cleared.
+    let mut r = Rig::up();
+    r.r(ICR);
+    r.w(IMS, LSC);
+    let bmcr = r.phy_read(0);
+    r.phy_write(0, bmcr | 1 << 11);
+    assert_eq!(r.r(STATUS) & 2, 0, "link down while powered down");
+    assert_eq!(r.r(ICR) & LSC, LSC);
+    r.advance_ms(1000);
+    assert_eq!(r.r(STATUS) & 2, 0);
+    r.phy_write(0, bmcr);
+    r.advance_ms(500);
+    assert_ne!(r.r(STATUS) & 2, 0, "auto-negotiated again after power-up");
+}

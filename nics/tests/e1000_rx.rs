@@ -219,7 +219,11 @@ fn checksum_offload_status() {
     assert_eq!(err, 0);
     let udp = ipv4_frame(MAC, 17, &[1; 100]);
     r.dev.receive(&udp);
-    assert_eq!(r.rx_status(1).1 & 0x74, 0x70, "IPCS|TCPCS|UDPCS");
+    assert_eq!(
+        r.rx_status(1).1 & 0x74,
+        0x60,
+        "IPCS|TCPCS (bit 4 is reserved)"
+    );
     let mut bad = tcp.clone();
     bad[60] ^= 0xff;
     r.dev.receive(&bad);
@@ -287,4 +291,22 @@ fn rx_statistics() {
     assert_eq!(r.r(0x4060), 1, "PRC127");
     assert_eq!(r.r(0x406c), 1, "PRC1023");
     assert_eq!(r.r(0x4074), 0, "clear on read");
+}
+
+#[test]
+fn packet_checksum_is_in_the_first_descriptor() {
+    let mut r = Rig::up();
+    r.setup_rx(8, 3 << 16); // 256-byte buffers
+    let f = eth(MAC, 0x0800, &(0..600).map(|i| i as u8).collect::<Vec<_>>());
+    r.dev.receive(&f);
+    let mut wire = f.clone();
+    wire.extend_from_slice(&r.rx_data(2, 1000)[f.len() - 512..f.len() - 512 + 4]);
+    let want = !csum(&wire, 0);
+    let first = r.read_mem(RX_RING + 10, 2);
+    assert_eq!(
+        u16::from_le_bytes([first[0], first[1]]),
+        want,
+        "sum over DA..FCS"
+    );
+    assert_eq!(r.read_mem(RX_RING + 16 + 10, 2), vec![0, 0]);
 }

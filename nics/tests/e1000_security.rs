@@ -201,6 +201,21 @@ enum Op {
     Link(bool),
     Config(u8, u16),
     Reset,
+    /// A TX ring at 0x1000 of `descs` (buffer, lower, upper), enabled and kicked.
+    Xmit(Vec<(u16, u32, u32)>),
+    /// An RX ring at 0x2000 of buffers, enabled with `rctl`.
+    RxRing(Vec<u16>, u32),
+}
+
+/// TX descriptor lower dwords: legacy, context and data descriptors with random fields.
+fn tx_lower() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        any::<u32>(),
+        (0u32..3000, any::<u8>()).prop_map(|(len, cmd)| len | ((cmd & !0x20) as u32) << 24),
+        (0u32..70000, any::<u8>())
+            .prop_map(|(len, cmd)| len | 1 << 20 | ((cmd | 0x20) as u32) << 24),
+        (0u32..70000, any::<u8>()).prop_map(|(len, cmd)| len | ((cmd | 0x24) as u32) << 24),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -218,6 +233,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Link),
         1 => (0u8..64, any::<u16>()).prop_map(|(o, v)| Op::Config(o * 4, v)),
         1 => Just(Op::Reset),
+        3 => proptest::collection::vec(
+            (any::<u16>(), tx_lower(), any::<u32>()),
+            1..24
+        ).prop_map(Op::Xmit),
+        2 => (proptest::collection::vec(any::<u16>(), 8..16), any::<u32>()).prop_map(|(b, r)| Op::RxRing(b, r)),
     ]
 }
 
@@ -255,6 +275,31 @@ proptest! {
                 Op::Link(up) => dev.set_link(up),
                 Op::Config(o, v) => dev.config_write(o as u16, 2, v as u32),
                 Op::Reset => dev.reset(),
+                Op::Xmit(descs) => {
+                    for (i, (buf, lower, upper)) in descs.iter().enumerate() {
+                        let mut d = [0u8; 16];
+                        d[0..8].copy_from_slice(&(*buf as u64).to_le_bytes());
+                        d[8..12].copy_from_slice(&lower.to_le_bytes());
+                        d[12..16].copy_from_slice(&upper.to_le_bytes());
+                        let _ = mem.write_slice(&d, GuestAddress(0x1000 + 16 * i as u64));
+                    }
+                    let n = descs.len().div_ceil(8) as u32 * 8;
+                    for (o, v) in [(0x3800, 0x1000), (0x3804, 0), (0x3808, n * 16), (0x0400, 0x0a)] {
+                        dev.bar_write(0, o, 4, v);
+                    }
+                    dev.bar_write(0, 0x3818, 4, descs.len() as u32 % n);
+                }
+                Op::RxRing(bufs, rctl) => {
+                    for (i, b) in bufs.iter().enumerate() {
+                        let mut d = [0u8; 16];
+                        d[0..8].copy_from_slice(&(*b as u64).to_le_bytes());
+                        let _ = mem.write_slice(&d, GuestAddress(0x2000 + 16 * i as u64));
+                    }
+                    let n = bufs.len() as u32 / 8 * 8;
+                    for (o, v) in [(0x2800, 0x2000), (0x2804, 0), (0x2808, n * 16), (0x2810, 0), (0x2818, n - 1), (0x0100, rctl | 2)] {
+                        dev.bar_write(0, o, 4, v);
+                    }
+                }
             }
             prop_assert!(dev.work_done() - before <= WORK_BOUND);
             let st = dev.state();

@@ -40,7 +40,7 @@ fn state_round_trips_mid_packet() {
     assert_eq!(d.state(), saved);
     assert_eq!(d.mac(), MacAddr(MAC));
     assert_eq!(d.bar_read(0, 0x28, 4), 0xdead_beef);
-    assert_eq!(d.state().eeprom[0x30], 0x4242);
+    assert_eq!(d.state().eeprom.words[0x30], 0x4242);
     // The RX delay timer survives: RXT0 fires at its deadline.
     assert_eq!(d.next_deadline(), saved.irq_timers[1]);
     r.clock.advance(600_000);
@@ -65,4 +65,26 @@ fn bad_state_is_rejected() {
         memory: r.mem.clone(),
     };
     assert!(E1000::from_state(&s, cfg).is_err());
+}
+
+#[test]
+fn a_microwire_read_continues_across_save_and_restore() {
+    let mut r = Rig::new(vm_nic_devices::e1000::Variant::E82540EM);
+    r.ee_acquire();
+    r.ee_shift_out(0b110, 3);
+    r.ee_shift_out(0x0d, 6);
+    let saved = r.dev.state();
+    let cfg = NicConfig {
+        mac: MacAddr(MAC),
+        backend: Box::new(RecordingBackend::new().0),
+        irq: Box::new(IrqRecorder::new()),
+        clock: Arc::new(r.clock.clone()),
+        memory: r.mem.clone(),
+    };
+    r.dev = E1000::from_state(&saved, cfg).unwrap();
+    assert_eq!(
+        r.ee_shift_in(16),
+        0x100e,
+        "device ID word read on the restored device"
+    );
 }

@@ -344,3 +344,63 @@ fn tx_statistics() {
     assert_eq!(r.r(0x40f0), 1, "MPTC");
     assert_eq!(r.r(0x40dc), 2, "PTC127");
 }
+
+#[test]
+fn context_descriptor_mid_packet_applies_to_the_next_packet() {
+    // Found by the property test: a TSO packet whose context changes to a smaller
+    // header + MSS in the middle used to underflow the segment room.
+    let mut r = rig();
+    let f = ipv4_frame([0x02, 1, 2, 3, 4, 5], 6, &[7; 3000]);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (3000, TSE | 3, 54, 1000));
+    data_desc(&r, 1, TX_BUF, &f[..800], TSE, 3);
+    ctx_desc(&r, 2, (14, 24, 33), (34, 50, 0), (10, TSE | 3, 20, 10));
+    data_desc(&r, 3, TX_BUF + 0x1000, &f[800..], EOP | TSE, 3);
+    r.w(TDT, 4);
+    let segs = r.net.take_sent();
+    assert_eq!(segs.len(), 3, "segmented with the packet's own context");
+    assert!(segs.iter().all(|s| s.len() <= 54 + 1000));
+}
+
+#[test]
+fn packets_longer_than_the_tx_fifo_are_dropped() {
+    let mut r = rig();
+    let f = eth([0x02, 1, 2, 3, 4, 5], 0x0800, &vec![0x42; 20_000]);
+    r.write_mem(TX_BUF, &f);
+    r.tx_desc(0, TX_BUF, f.len() as u32 | (EOP | RS) << 24, 0);
+    r.w(TDT, 1);
+    assert_eq!(r.net.sent_count(), 0, "PBA.TXA is 16 KiB at reset");
+    assert_eq!(
+        r.read_mem(TX_RING + 12, 1)[0] & 1,
+        1,
+        "the descriptor still completes"
+    );
+    r.w(0x1000, 32); // RXA 32 KiB, so TXA 32 KiB
+    r.tx_desc(1, TX_BUF, f.len() as u32 | (EOP | RS) << 24, 0);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent(), vec![f]);
+}
+
+#[test]
+fn vlan_fields_count_only_in_the_eop_descriptor_without_tso() {
+    let mut r = rig();
+    let c = r.r(CTRL);
+    r.w(CTRL, c | 1 << 30);
+    let f = eth([0x02, 1, 2, 3, 4, 5], 0x0800, &[1; 60]);
+    r.write_mem(TX_BUF, &f);
+    r.tx_desc(0, TX_BUF, 20 | VLE << 24, 0x0123 << 16);
+    r.tx_desc(1, TX_BUF + 20, (f.len() as u32 - 20) | EOP << 24, 0);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent(), vec![f], "VLE outside EOP is ignored");
+}
+
+#[test]
+fn tso_payload_not_matching_paylen_counts_a_context_failure() {
+    let mut r = rig();
+    let f = ipv4_frame([0x02, 1, 2, 3, 4, 5], 6, &[7; 2000]);
+    ctx_desc(&r, 0, (14, 24, 33), (34, 50, 0), (3000, TSE | 3, 54, 1000));
+    data_desc(&r, 1, TX_BUF, &f, EOP | TSE, 3);
+    r.w(TDT, 2);
+    assert_eq!(r.net.take_sent().len(), 2, "what was assembled is sent");
+    assert_eq!(r.r(0x40fc), 1, "TSCTFC");
+    assert_eq!(r.r(0x40f8), 1, "TSCTC");
+}

@@ -6,9 +6,6 @@ use rtl8139_support::*;
 use vm_nic_devices::rtl8139::offload;
 use vm_nic_devices::RxOutcome;
 
-const RX_RING: u64 = 0x1000;
-const TX_RING: u64 = 0x1400;
-const HI_RING: u64 = 0x1800;
 const STATS: u64 = 0x1C00;
 const RX_BUFS: u64 = 0x2_0000;
 const TX_BUFS: u64 = 0x4_0000;
@@ -341,4 +338,18 @@ fn cplus_registers_do_not_exist_on_the_rtl8139c() {
     assert_eq!(r.r16(0xE0), 0);
     r.w32(0xE4, 0x1000);
     assert_eq!(r.r32(0xE4), 0);
+}
+
+#[test]
+fn a_ring_too_small_for_the_frame_drops_it_without_reusing_descriptors() {
+    let mut r = Rig::cplus();
+    start(&mut r, CPCMD_LINUX);
+    // Two owned descriptors, EOR on the second: 200 bytes in all.
+    rx_desc(&r, 0, 100, false);
+    rx_desc(&r, 1, 100, true);
+    assert_eq!(r.dev.receive(&frame(MAC, 300)), RxOutcome::Dropped);
+    assert_eq!(r.get32(RX_RING) & OWN, OWN, "nothing consumed");
+    // A frame that fits still goes in.
+    assert_eq!(r.dev.receive(&frame(MAC, 150)), RxOutcome::Accepted);
+    assert_eq!(r.get32(RX_RING + 16) & (OWN | LS), LS);
 }

@@ -8,20 +8,7 @@ use proptest::prelude::*;
 use rtl8139_support::*;
 use vm_nic_devices::RxOutcome;
 
-const RX_RING: u64 = 0x1000;
-const TX_RING: u64 = 0x1400;
-const HI_RING: u64 = 0x1800;
 const RBSTART: u64 = 0x10000;
-
-fn cplus_on(r: &mut Rig) {
-    r.w16(0xE0, 0x0063);
-    r.w32(0x20, TX_RING as u32);
-    r.w32(0x28, HI_RING as u32);
-    r.w32(0xE4, RX_RING as u32);
-    r.w8(0x37, 0x0C);
-    r.w32(0x44, 0x0F);
-    r.w16(0x3C, 0xFFFF);
-}
 
 fn tx_desc(r: &Rig, i: u64, opts1: u32, addr: u64) {
     put_desc(r, TX_RING, i, opts1, 0, addr);
@@ -34,7 +21,7 @@ fn cve_2015_5165_offload_trusts_no_guest_length() {
     let cases: [(u8, u16); 4] = [(0x4F, 40), (0x45, 0xFFFF), (0x41, 40), (0x45, 10)];
     for (vihl, total) in cases {
         let mut r = Rig::cplus();
-        cplus_on(&mut r);
+        cplus_on(&mut r, 0x0063, 0x0F);
         let mut f = tcp_frame(6);
         f[14] = vihl;
         f[16..18].copy_from_slice(&total.to_be_bytes());
@@ -66,7 +53,7 @@ fn cve_2015_5165_offload_trusts_no_guest_length() {
     }
     // A TCP data offset beyond the IP payload is refused too.
     let mut r = Rig::cplus();
-    cplus_on(&mut r);
+    cplus_on(&mut r, 0x0063, 0x0F);
     let mut f = tcp_frame(4);
     f[46] = 0xF0;
     r.put(0x4_0000, &f);
@@ -85,7 +72,7 @@ fn cve_2015_5165_offload_trusts_no_guest_length() {
 #[test]
 fn cve_2016_8910_tx_ring_walk_is_bounded() {
     let mut r = Rig::cplus();
-    cplus_on(&mut r);
+    cplus_on(&mut r, 0x0063, 0x0F);
     r.put(0x8_0000, &frame([0xFF; 6], 60));
     for i in 0..4096 {
         tx_desc(&r, i, OWN | FS | LS | 60, 0x8_0000);
@@ -100,7 +87,7 @@ fn cve_2016_8910_tx_ring_walk_is_bounded() {
     );
     // Owned descriptors with no LS at all: nothing is sent and the walk still stops.
     let mut r = Rig::cplus();
-    cplus_on(&mut r);
+    cplus_on(&mut r, 0x0063, 0x0F);
     for i in 0..4096 {
         tx_desc(&r, i, OWN | 60, 0x8_0000);
     }
@@ -130,7 +117,7 @@ fn cve_2018_17958_huge_frames_do_not_truncate() {
     assert_eq!(r.r32(0x4C), 3, "counted as missed");
     // C+: a frame longer than the 13-bit length field is dropped, not wrapped.
     let mut p = Rig::cplus();
-    cplus_on(&mut p);
+    cplus_on(&mut p, 0x0063, 0x0F);
     for i in 0..64u64 {
         put_desc(&p, RX_RING, i, OWN | 0x1FFF, 0, 0x2_0000 + i * 0x2000);
     }
@@ -143,7 +130,7 @@ fn cve_2018_17958_huge_frames_do_not_truncate() {
 #[test]
 fn mss_zero_is_refused_without_looping() {
     let mut r = Rig::cplus();
-    cplus_on(&mut r);
+    cplus_on(&mut r, 0x0063, 0x0F);
     let f = tcp_frame(3000);
     r.put(0x4_0000, &f);
     tx_desc(&r, 0, OWN | FS | LS | (1 << 27) | f.len() as u32, 0x4_0000);
@@ -228,7 +215,7 @@ fn run(rev: &str, ops: &[Op]) {
                 r.w32(0x30, RBSTART as u32);
                 r.w32(0x44, 0x8F);
                 if *cplus {
-                    cplus_on(&mut r);
+                    cplus_on(&mut r, 0x0063, 0x0F);
                 } else {
                     r.w8(0x37, 0x0C);
                     r.w16(0x3C, 0xFFFF);

@@ -11,6 +11,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
 result() { echo "VMNIC-RESULT $*"; }
+# Guest uptime in seconds, for the stage timings (t_*=) in the result lines.
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
 finish() {
     result done=1
     sync
@@ -51,8 +53,10 @@ if [ ! -e /sys/class/net/eth0 ]; then
     dmesg | tail -n 40 | sed 's/^/VMNIC-LOG /'
     finish
 fi
+# Exactly one NIC is expected: a second one (e.g. QEMU's default NIC) would make eth0 ambiguous.
+result "nics=$(ls /sys/class/net | grep -vc '^lo$')"
 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")
-result "driver=$driver"
+result "driver=$driver t_driver=$(uptime_s)"
 result "mac=$(cat /sys/class/net/eth0/address)"
 result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
 
@@ -69,7 +73,7 @@ result "carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null)"
 # udhcpc: 5 discovers, 2 s apart; the script writes the lease to /tmp/lease.
 if udhcpc -i eth0 -n -q -f -t 5 -T 2 -s /udhcpc.script >/tmp/udhcpc.log 2>&1; then
     . /tmp/lease
-    result "dhcp_ip=$ip"
+    result "dhcp_ip=$ip t_dhcp=$(uptime_s)"
     result "dhcp_router=$router"
     result "dhcp_dns=$dns"
     result "dhcp_lease=$lease"
@@ -85,7 +89,14 @@ summary=$(grep 'packets transmitted' /tmp/ping.log)
 tx=$(echo "$summary" | sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p')
 rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 loss=$(echo "$summary" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
-result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100}"
+result "ping_target=$target ping_tx=${tx:-0} ping_rx=${rx:-0} ping_loss=${loss:-100} t_ping=$(uptime_s)"
+
+# Full-size frames (1442 bytes on the wire): several NE2000 ring pages, a whole e1000
+# receive buffer's worth of descriptors' data.
+ping -c 3 -s 1400 -W 2 "$target" >/tmp/ping.log 2>&1
+summary=$(grep 'packets transmitted' /tmp/ping.log)
+rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+result "big_ping_rx=${rx:-0}"
 
 if [ "$run_ethtool" = 1 ]; then
     if ethtool -i eth0 >/tmp/e.log 2>&1; then
@@ -105,7 +116,7 @@ if [ "$run_ethtool" = 1 ]; then
     ethtool -t eth0 offline >/tmp/t.log 2>&1
     sed 's/^/VMNIC-LOG /' /tmp/t.log
     verdict=$(sed -n 's/^The test result is \([A-Z]*\).*/\1/p' /tmp/t.log)
-    result "ethtool_test=${verdict:-none}"
+    result "ethtool_test=${verdict:-none} t_ethtool=$(uptime_s)"
     # Lines such as "Register test  (offline)	 0" -> ethtool_register=0.
     sed -n 's/^\([A-Za-z]*\) test *([a-z/]*)[[:space:]]*\([0-9]*\)$/\1 \2/p' /tmp/t.log |
         while read -r name value; do

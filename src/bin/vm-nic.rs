@@ -25,7 +25,21 @@ fn run(args: &[String]) -> Result<(), String> {
         println!("{RUN_USAGE}");
         return Ok(());
     }
-    let cfg = NetConfig::parse_args(args).map_err(|e| e.render())?;
+    serve(NetConfig::parse_args(args).map_err(|e| e.render())?)
+}
+
+/// `vm-nic switch`: `run` with every -netdev on hub 0.
+fn switch(args: &[String]) -> Result<(), String> {
+    if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
+        println!("{}", vm_nic::switch::USAGE);
+        return Ok(());
+    }
+    serve(vm_nic::switch::config(args).map_err(|e| e.render())?)
+}
+
+/// Builds the network of `cfg`, prints `info network` and moves frames until SIGINT or
+/// SIGTERM; dropping the network afterwards closes every backend (tap downscripts run).
+fn serve(cfg: NetConfig) -> Result<(), String> {
     if let Some(help) = &cfg.help {
         print!("{help}");
         return Ok(());
@@ -51,6 +65,7 @@ fn run(args: &[String]) -> Result<(), String> {
         .run(stop.as_fd())
         .map_err(|e| format!("event loop: {e}"))?;
     eprintln!("vm-nic: stopped by signal");
+    drop(runner);
     Ok(())
 }
 
@@ -60,7 +75,7 @@ fn usage() -> ExitCode {
          commands:\n  \
            run     run NICs and backends given as QEMU options (-net/-netdev/-device/-nic)\n  \
            remote  serve one NIC to QEMU's x-pci-proxy-dev (--fd N | --socket PATH)\n  \
-           switch  connect netdevs on a hub\n\
+           switch  join netdevs on one hub (e.g. a tap and -netdev user)\n\
          `vm-nic <command> --help` for details"
     );
     ExitCode::from(2)
@@ -76,7 +91,7 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match cmd.as_str() {
         "run" => run(rest),
         "remote" => vm_nic::remote::main(rest),
-        "switch" => Err("`switch` is not implemented yet".into()),
+        "switch" => switch(rest),
         "-V" | "--version" => {
             println!("vm-nic {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -13,7 +13,7 @@ use vm_nic_devices::{IrqRecorder, ManualClock, NicConfig, NicDevice, RxOutcome};
 use crate::fuzzing::guard::{lock, GuardState, GuardedBackend};
 use crate::fuzzing::kind::{DeviceKind, Limits};
 use crate::fuzzing::layout::{DESCRIPTOR_SIZE, RAM_SIZE, RING_ENTRIES, RX_RING, TX_RING};
-use crate::fuzzing::op::{Op, RingSel, MAX_DESCRIPTORS_PER_OP, MAX_PATTERN};
+use crate::fuzzing::op::{Op, RingSel, MAX_DESCRIPTORS_PER_OP, MAX_PATTERN, MAX_RX_FRAME};
 use crate::fuzzing::outcome::{IntxEdge, Outcome, Read, RxEvent, TxFrame, Violation};
 use crate::fuzzing::ram::{FuzzMemory, Ram};
 use crate::fuzzing::setup::{BarInfo, Setup};
@@ -137,7 +137,7 @@ impl Harness {
             net,
             guard,
             bars,
-            rx_buf: vec![0; crate::fuzzing::op::MAX_RX_FRAME],
+            rx_buf: Vec::new(),
             held: None,
             irq_seen: 0,
             outcome: Outcome::default(),
@@ -315,7 +315,14 @@ impl Harness {
         } else {
             &pattern[..pattern.len().min(MAX_PATTERN)]
         };
-        let data: Vec<u8> = pattern.iter().copied().cycle().take(len as usize).collect();
+        let len = len as usize;
+        let mut data = Vec::with_capacity(len);
+        data.extend_from_slice(&pattern[..pattern.len().min(len)]);
+        while data.len() < len {
+            // Doubling keeps a 64 KiB fill to a few large copies.
+            let n = data.len().min(len - data.len());
+            data.extend_from_within(..n);
+        }
         self.ram.guest_write(addr as u64 % RAM_SIZE, &data);
     }
 
@@ -359,6 +366,10 @@ impl Harness {
     /// next time, as the event loop does.
     fn pump_rx(&mut self, i: usize) -> u64 {
         let mut offered = 0;
+        if self.held.is_none() && !self.dev.backend().has_pending() {
+            return 0;
+        }
+        self.rx_buf.resize(MAX_RX_FRAME, 0);
         for _ in 0..=FrameQueue::DEFAULT_MAX_FRAMES {
             if !self.dev.can_receive() {
                 break;

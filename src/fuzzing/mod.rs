@@ -55,6 +55,7 @@ pub mod outcome;
 pub mod ram;
 pub mod setup;
 pub mod targets;
+pub mod wire;
 
 pub use guard::HARD_FRAMES_PER_OP;
 pub use harness::{run_ops, run_ops_with_setup, Harness, RunConfig};

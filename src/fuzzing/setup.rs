@@ -140,13 +140,16 @@ fn rx_descriptors(len: u16, flags: u16, last_flags: u16) -> Op {
 
 /// The driver's initialisation for `kind`: rings at [`TX_RING`]/[`RX_RING`], receive
 /// buffers posted, receiver and transmitter on, every interrupt unmasked.
+/// Ends with one second of clock time so that link auto-negotiation completes.
 pub fn driver_init(kind: DeviceKind, mac: [u8; 6]) -> Vec<Op> {
-    match kind {
+    let mut ops = match kind {
         k if k.is_e1000() => e1000_init(mac),
         DeviceKind::Rtl8139 => rtl8139_c_init(),
         DeviceKind::Rtl8139CPlus => rtl8139_cplus_init(),
         _ => ne2k_init(mac),
-    }
+    };
+    ops.push(Op::AdvanceClock { ns: 1_000_000_000 });
+    ops
 }
 
 fn e1000_init(mac: [u8; 6]) -> Vec<Op> {

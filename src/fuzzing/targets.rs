@@ -5,6 +5,7 @@
 use crate::fuzzing::hub::fuzz_hub;
 use crate::fuzzing::input::fuzz_device;
 use crate::fuzzing::kind::DeviceKind;
+use crate::fuzzing::wire;
 
 /// Every target name.
 pub const TARGETS: &[&str] = &[
@@ -16,6 +17,10 @@ pub const TARGETS: &[&str] = &[
     "ne2k_pci",
     "ne2k_isa",
     "hub",
+    "options",
+    "socket_stream",
+    "remote_protocol",
+    "user_net",
 ];
 
 /// Exit status a fuzz target uses when the code it fuzzes is not in this build (the CI
@@ -54,6 +59,10 @@ pub fn run_target(name: &str, data: &[u8]) -> bool {
     }
     match name {
         "hub" => fuzz_hub(data),
+        "options" => wire::fuzz_options(data),
+        "socket_stream" => wire::fuzz_socket_stream(data),
+        "remote_protocol" => wire::fuzz_remote_protocol(data),
+        "user_net" => wire::fuzz_user_net(data),
         _ => panic!("no fuzz target named '{name}'"),
     }
     true

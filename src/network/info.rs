@@ -4,7 +4,8 @@
 //! as `hub N` followed by ` \ PORT: PEER-LINE` for each port (newest first too), then
 //! every client not on a hub in creation order: a NIC line followed by ` \ ` and its
 //! backend's line, or a backend with no peer alone. A client line is
-//! `NAME: index=0,type=TYPE,INFO`.
+//! `NAME: index=0,type=TYPE,INFO`, followed for a filtered netdev by `filters:` and
+//! `  - ID: type=filter-dump,KEY=VALUE...`.
 
 use std::fmt::Write;
 
@@ -75,5 +76,16 @@ impl<M: GuestMemory> Network<M> {
             None => (self.cfg.netdevs[j].kind.as_str(), String::new()),
         };
         let _ = writeln!(s, "{name}: index=0,type={kind},{info}");
+        let filters: Vec<_> = self.cfg.filters.iter().filter(|f| f.netdev == j).collect();
+        if !filters.is_empty() {
+            s.push_str("filters:\n");
+        }
+        for f in filters {
+            let _ = write!(s, "  - {}: type=filter-dump", f.id);
+            for p in &f.opts {
+                let _ = write!(s, ",{}={}", p.key, p.value);
+            }
+            s.push('\n');
+        }
     }
 }

@@ -48,16 +48,36 @@ fn unavailable(what: &str) -> OptError {
 }
 
 /// The backend modules of `vm-nic-backends`, by QEMU type. This is the one place a
-/// backend type is mapped to its module's `open`; a type whose module has no `open` in
-/// this build (or whose cargo feature is off) is a clear error, never a stand-in.
+/// backend type is mapped to its module's `open`; a type with no module in this build
+/// (or whose cargo feature is off) is a clear error, never a stand-in.
 pub fn open_backend(
     kind: &str,
     opts: &[(String, String)],
 ) -> Result<Box<dyn NetBackend>, OptError> {
-    // Add one arm per backend module as it gains `open(opts)`, e.g.
-    // `#[cfg(feature = "tap")] "tap" => vm_nic_backends::tap::open(opts),`
-    let _ = opts;
-    Err(unavailable(kind))
+    #[allow(unused_imports)]
+    use vm_nic_backends as b;
+    match kind {
+        #[cfg(feature = "user")]
+        "user" => b::user::open(opts),
+        #[cfg(feature = "tap")]
+        "tap" => b::tap::open(opts),
+        #[cfg(feature = "tap")]
+        "bridge" => b::tap::bridge::open(opts),
+        #[cfg(feature = "socket")]
+        "socket" => b::socket::open(opts),
+        #[cfg(feature = "socket")]
+        "stream" => b::socket::stream::open(opts),
+        #[cfg(feature = "socket")]
+        "dgram" => b::socket::dgram::open(opts),
+        #[cfg(feature = "vde")]
+        "vde" => b::vde::open(opts),
+        #[cfg(feature = "dump")]
+        "dump" => b::dump::open(opts),
+        _ => {
+            let _ = opts;
+            Err(unavailable(kind))
+        }
+    }
 }
 
 /// Wraps `inner` in a `-object filter-dump` recorder built from the filter's options.
@@ -65,8 +85,14 @@ pub fn open_filter_dump(
     opts: &[(String, String)],
     inner: Box<dyn NetBackend>,
 ) -> Result<Box<dyn NetBackend>, OptError> {
-    let _ = (opts, inner);
-    Err(unavailable("filter-dump"))
+    #[cfg(feature = "dump")]
+    return vm_nic_backends::dump::open_filter(opts, inner)
+        .map(|f| Box::new(f) as Box<dyn NetBackend>);
+    #[cfg(not(feature = "dump"))]
+    {
+        let _ = (opts, inner);
+        Err(unavailable("filter-dump"))
+    }
 }
 
 /// What NICs need from the machine they are plugged into.

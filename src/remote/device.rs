@@ -90,28 +90,13 @@ fn take(pairs: &mut Vec<(String, String)>, key: &str) -> Option<String> {
     found
 }
 
-/// How a backend module opens itself from its `-netdev` options.
-type Opener = fn(&[(String, String)]) -> Result<Box<dyn NetBackend>, OptError>;
-
-/// The `-netdev` types this build can open, each by its module's `open`.
-const BACKENDS: &[(&str, Opener)] = &[];
-
-/// Opens a `-netdev TYPE,...` backend (the options after the type, without `id`).
+/// Opens a `-netdev TYPE,...` backend (the options after the type, without `id`) through
+/// the crate's one backend dispatch, [`crate::network::open_backend`].
 pub fn open_backend(
     kind: &str,
     opts: &[(String, String)],
 ) -> Result<Box<dyn NetBackend>, OptError> {
-    match BACKENDS.iter().find(|(name, _)| *name == kind) {
-        Some((_, open)) => open(opts),
-        None => Err(OptError::whole(format!(
-            "netdev type '{kind}' is not available in vm-nic remote; available: {}",
-            BACKENDS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    crate::network::open_backend(kind, opts)
 }
 
 /// Creates the NIC described by `device` (a `-device` argument) connected to the

@@ -15,6 +15,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use crate::runner::MonotonicClock;
+
 use rustix::event::{poll, PollFd, PollFlags};
 use vm_memory::GuestMemoryMmap;
 use vm_nic_backends::MAX_FRAME_LEN;
@@ -30,33 +32,6 @@ const RX_BURST: usize = 64;
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// How long a peer may pause in the middle of a message before the server gives up.
 pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A [`Clock`] on `CLOCK_MONOTONIC` (std's `Instant` on Linux), counting from creation.
-#[derive(Clone, Copy, Debug)]
-pub struct MonotonicClock {
-    origin: Instant,
-}
-
-impl MonotonicClock {
-    /// A clock reading 0 now.
-    pub fn new() -> Self {
-        MonotonicClock {
-            origin: Instant::now(),
-        }
-    }
-}
-
-impl Default for MonotonicClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for MonotonicClock {
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-}
 
 /// Why the server stopped other than by a clean disconnect.
 #[derive(Debug)]
@@ -274,7 +249,7 @@ impl Server {
         match msg {
             Message::SyncSysmem { regions, fds } => {
                 let mem = memory::map_regions(&regions, fds).map_err(ServerError::Memory)?;
-                log::info!(
+                log::debug!(
                     "guest RAM: {}",
                     regions
                         .iter()

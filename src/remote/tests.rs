@@ -539,3 +539,56 @@ fn inherited_fd_must_be_an_open_unix_stream_socket() {
     let s = inherited_socket(raw).unwrap();
     assert_eq!(s.as_raw_fd(), raw);
 }
+
+#[test]
+fn socket_endpoint_serves_the_first_connection_and_removes_the_path() {
+    let dir = std::env::temp_dir().join(format!("vm-nic-remote-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nic.sock");
+    let p = path.to_str().unwrap().to_string();
+    let acceptor = std::thread::spawn(move || accept_one(&p));
+    let mut client = None;
+    for _ in 0..100 {
+        if let Ok(c) = UnixStream::connect(&path) {
+            client = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let client = client.expect("connect to the listening socket");
+    let served = acceptor.join().unwrap().unwrap();
+    assert!(!path.exists(), "the socket path is removed once connected");
+    protocol::write_ret(&served, 7).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(
+        protocol::read_message(&client).unwrap(),
+        Some(Message::Ret(7))
+    ));
+    let e = accept_one(dir.join("missing/nic.sock").to_str().unwrap()).unwrap_err();
+    assert!(e.contains("--socket"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn isa_devices_and_bad_options_are_refused_before_serving() {
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let e = main(&a(&["--fd", "1000000", "-device", "ne2k_isa"])).unwrap_err();
+    assert!(e.contains("not a PCI device"), "{e}");
+    let e = main(&a(&[
+        "--fd",
+        "1000000",
+        "-device",
+        "e1000,netdev=n0",
+        "-netdev",
+        "bogus,id=n0",
+    ]))
+    .unwrap_err();
+    assert!(
+        e.contains("-netdev bogus,id=n0") && e.contains("not available"),
+        "{e}"
+    );
+    let e = main(&a(&["--fd", "1000000", "-device", "e1000"])).unwrap_err();
+    assert!(e.contains("--fd 1000000"), "{e}");
+}

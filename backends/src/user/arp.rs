@@ -31,7 +31,11 @@ pub(crate) fn input(cfg: &UserConfig, out: &mut Output, payload: &[u8]) -> Verdi
         out.learn(spa, sha);
     }
     match operation {
-        ArpOperation::Request if tpa == cfg.host || tpa == cfg.dns => {
+        ArpOperation::Request
+            if tpa == cfg.host
+                || tpa == cfg.dns
+                || cfg.guestfwd.iter().any(|g| *g.addr.ip() == tpa) =>
+        {
             let mac = virtual_mac(tpa);
             let reply = ArpRepr::EthernetIpv4 {
                 operation: ArpOperation::Reply,

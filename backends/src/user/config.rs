@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::guestfwd::{parse_guestfwd, GuestFwd};
 use crate::opts::{self, OptError};
 
 /// The keys `-netdev user` accepts (QEMU's names, without `id`).
@@ -31,6 +32,7 @@ pub const KEYS: &[&str] = &[
     "guestfwd",
     "smb",
     "smbserver",
+    "dns-upstream",
 ];
 
 /// Transport protocol of a forwarding rule.
@@ -53,8 +55,11 @@ pub struct HostFwd {
     pub guest: (Ipv4Addr, u16),
 }
 
-/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly and
-/// counts it in [`super::UserStats`].
+/// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly
+/// and counts it in [`super::UserStats`]. Worst-case buffer memory is
+/// `max_flows × 2 × tcp_buffer` (1 GiB with the defaults, reached only if every flow's
+/// both directions are stalled full) plus the guest queue (`queue_bytes`), 16 × 64 KiB
+/// of IPv4 reassembly and 32 frames waiting for ARP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum concurrent TCP and UDP flows together.
@@ -130,6 +135,8 @@ pub struct UserConfig {
     pub bootfile: Option<String>,
     /// `hostfwd=` rules.
     pub hostfwd: Vec<HostFwd>,
+    /// `guestfwd=` rules (the `cmd:` form).
+    pub guestfwd: Vec<GuestFwd>,
     /// Where DNS queries to `dns` are forwarded (default: the nameservers of
     /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
     pub dns_resolvers: Vec<SocketAddr>,
@@ -185,6 +192,7 @@ impl Default for UserConfig {
             tftp_server_name: None,
             bootfile: None,
             hostfwd: Vec::new(),
+            guestfwd: Vec::new(),
             dns_resolvers: Vec::new(),
             limits: Limits::default(),
         }
@@ -249,6 +257,15 @@ impl UserConfig {
                 "the DHCP range must not start at the host or DNS address",
             ));
         }
+        for g in &self.guestfwd {
+            let a = *g.addr.ip();
+            if !self.in_net(a) || special(a) || a == self.host || a == self.dns {
+                return Err(OptError::at(
+                    "guestfwd",
+                    format!("{a} must be a free address inside the virtual network"),
+                ));
+            }
+        }
         if self.ipv6_prefix_len > 126 {
             return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
         }
@@ -259,7 +276,7 @@ impl UserConfig {
     pub fn from_opts(o: &[(String, String)]) -> Result<UserConfig, OptError> {
         opts::check_keys("user", o, KEYS)?;
         let mut c = UserConfig::default();
-        for key in ["smb", "smbserver", "guestfwd"] {
+        for key in ["smb", "smbserver"] {
             if opts::get(o, key).is_some() {
                 return Err(OptError::at(
                     key,
@@ -324,9 +341,11 @@ impl UserConfig {
         for (k, v) in o {
             if k == "hostfwd" {
                 c.hostfwd.push(parse_hostfwd(v, c.dhcp_start)?);
+            } else if k == "guestfwd" {
+                c.guestfwd.push(parse_guestfwd(v)?);
             }
         }
-        c.dns_resolvers = super::dns::system_resolvers();
+        c.dns_resolvers = super::dns::resolvers_from_opts(o)?;
         c.validate()?;
         Ok(c)
     }
@@ -452,6 +471,26 @@ pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptErr
     })
 }
 
+/// The old `-redir [tcp|udp]:hostport:[guestaddr]:guestport` form (host address 0.0.0.0),
+/// as a [`HostFwd`].
+pub fn parse_redir(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptError> {
+    let bad = || {
+        OptError::at(
+            "redir",
+            format!("'{v}': expected [tcp|udp]:hostport:[guestaddr]:guestport"),
+        )
+    };
+    let f: Vec<&str> = v.split(':').collect();
+    let (proto, rest) = match f.as_slice() {
+        [p @ ("tcp" | "udp"), rest @ ..] => (*p, rest),
+        rest => ("tcp", rest),
+    };
+    let [hport, gaddr, gport] = rest else {
+        return Err(bad());
+    };
+    parse_hostfwd(&format!("{proto}::{hport}-{gaddr}:{gport}"), default_guest).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +529,10 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("net"));
         assert!(UserConfig::from_opts(&o(&[("bogus", "1")])).is_err());
         assert!(UserConfig::from_opts(&o(&[("smb", "/tmp")])).is_err());
+        let c = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.100:80-cmd:cat")])).unwrap();
+        assert_eq!(c.guestfwd.len(), 1);
+        let e = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.2:80-cmd:cat")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("guestfwd"));
     }
 
     #[test]
@@ -502,6 +545,15 @@ mod tests {
         let f = parse_hostfwd("udp:127.0.0.1:5555-10.0.2.20:53", g).unwrap();
         assert_eq!(f.proto, FwdProto::Udp);
         assert_eq!(f.guest, (Ipv4Addr::new(10, 0, 2, 20), 53));
+        let r = parse_redir("tcp:5555::22", g).unwrap();
+        assert_eq!(
+            (r.host, r.guest),
+            ("0.0.0.0:5555".parse().unwrap(), (g, 22))
+        );
+        let r = parse_redir("udp:5353:10.0.2.20:53", g).unwrap();
+        assert_eq!((r.proto, r.guest.1), (FwdProto::Udp, 53));
+        assert_eq!(parse_redir("2222::22", g).unwrap().proto, FwdProto::Tcp);
+        assert!(parse_redir("tcp:1:2", g).is_err());
         for bad in ["sctp::1-:2", "tcp::x-:2", "tcp::1-:0", "tcp::1", ":1-:"] {
             assert!(parse_hostfwd(bad, g).is_err(), "{bad}");
         }

@@ -154,6 +154,29 @@ impl DhcpServer {
         Verdict::Handled
     }
 
+    /// The options beyond smoltcp's own: host and domain name, search list, TFTP server
+    /// and boot file.
+    fn extra_options<'a>(&'a self, cfg: &'a UserConfig) -> Vec<DhcpOption<'a>> {
+        let mut extra = Vec::new();
+        if let Some(h) = &cfg.hostname {
+            extra.push(opt(OPT_HOST_NAME, h.as_bytes()));
+        }
+        if let Some(d) = &cfg.domainname {
+            extra.push(opt(OPT_DOMAIN_NAME, d.as_bytes()));
+        }
+        // RFC 3396: a long option is split into consecutive instances.
+        for chunk in self.search.chunks(255) {
+            extra.push(opt(OPT_DOMAIN_SEARCH, chunk));
+        }
+        if let Some(n) = &cfg.tftp_server_name {
+            extra.push(opt(OPT_TFTP_SERVER_NAME, n.as_bytes()));
+        }
+        if let Some(b) = &cfg.bootfile {
+            extra.push(opt(OPT_BOOTFILE_NAME, b.as_bytes()));
+        }
+        extra
+    }
+
     fn reply(
         &self,
         cfg: &UserConfig,
@@ -169,26 +192,12 @@ impl DhcpServer {
             Answer::Nak => (DhcpMessageType::Nak, Ipv4Addr::UNSPECIFIED),
         };
         let nak = message_type == DhcpMessageType::Nak;
-        let mut extra: Vec<DhcpOption> = Vec::new();
-        if !nak {
-            if let Some(h) = &cfg.hostname {
-                extra.push(opt(OPT_HOST_NAME, h.as_bytes()));
-            }
-            if let Some(d) = &cfg.domainname {
-                extra.push(opt(OPT_DOMAIN_NAME, d.as_bytes()));
-            }
-            // RFC 3396: a long option is split into consecutive instances.
-            for chunk in self.search.chunks(255) {
-                extra.push(opt(OPT_DOMAIN_SEARCH, chunk));
-            }
-            if let Some(n) = &cfg.tftp_server_name {
-                extra.push(opt(OPT_TFTP_SERVER_NAME, n.as_bytes()));
-            }
-            if let Some(b) = &cfg.bootfile {
-                extra.push(opt(OPT_BOOTFILE_NAME, b.as_bytes()));
-            }
-        }
-        let full = !nak && message_type != DhcpMessageType::Nak;
+        let extra = if nak {
+            Vec::new()
+        } else {
+            self.extra_options(cfg)
+        };
+        let full = !nak;
         let repr = DhcpRepr {
             message_type,
             transaction_id: req.transaction_id,
@@ -221,15 +230,7 @@ impl DhcpServer {
             additional_options: &extra,
         };
         let len = repr.buffer_len().max(MIN_BOOTP_LEN);
-        // RFC 2131 4.1: to ciaddr when the client has one; broadcast when it asked or for
-        // a NAK; otherwise unicast to the offered address at the client's MAC.
-        let (dst, dst_mac) = if !req.client_ip.is_unspecified() && !nak {
-            (req.client_ip, Some(mac))
-        } else if req.broadcast || nak || yiaddr.is_unspecified() {
-            (Ipv4Addr::BROADCAST, None)
-        } else {
-            (yiaddr, Some(mac))
-        };
+        let (dst, dst_mac) = reply_destination(req, mac, yiaddr, nak);
         let bootfile = if full { cfg.bootfile.as_deref() } else { None };
         let sname = if full {
             cfg.tftp_server_name.as_deref()
@@ -250,6 +251,23 @@ impl DhcpServer {
                 copy_cstr(&mut buf[SNAME], sname);
             },
         );
+    }
+}
+
+/// RFC 2131 4.1: to ciaddr when the client has one; broadcast when it asked or for a
+/// NAK; otherwise unicast to the offered address at the client's MAC.
+fn reply_destination(
+    req: &DhcpRepr,
+    mac: EthernetAddress,
+    yiaddr: Ipv4Addr,
+    nak: bool,
+) -> (Ipv4Addr, Option<EthernetAddress>) {
+    if !req.client_ip.is_unspecified() && !nak {
+        (req.client_ip, Some(mac))
+    } else if req.broadcast || nak || yiaddr.is_unspecified() {
+        (Ipv4Addr::BROADCAST, None)
+    } else {
+        (yiaddr, Some(mac))
     }
 }
 

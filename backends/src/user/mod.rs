@@ -16,6 +16,8 @@ mod arp;
 mod config;
 mod dhcp;
 mod dns;
+mod frag;
+mod guestfwd;
 mod icmp;
 mod ipv6;
 mod out;
@@ -40,8 +42,9 @@ use crate::backend::{Counters, NetBackend};
 use crate::opts::OptError;
 use crate::queue::FrameQueue;
 
-pub use config::{parse_hostfwd, FwdProto, HostFwd, Limits, UserConfig, KEYS};
+pub use config::{parse_hostfwd, parse_redir, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
+pub use guestfwd::{parse_guestfwd, GuestFwd};
 pub use out::virtual_mac;
 
 use dhcp::DhcpServer;
@@ -100,7 +103,7 @@ pub struct UserStats {
     pub ignored: u64,
     /// Frames or flows refused by policy or a resource bound.
     pub refused: u64,
-    /// IPv4 fragments, which are not reassembled (dropped).
+    /// IPv4 fragments received (reassembled; inconsistent ones are also `refused`).
     pub fragments: u64,
 }
 
@@ -131,6 +134,7 @@ pub struct UserNet {
     dhcp: DhcpServer,
     poller: Poller,
     nat: Nat,
+    reasm: frag::Reassembler,
     stats: UserStats,
     counters: Counters,
     link_up: bool,
@@ -158,6 +162,7 @@ impl UserNet {
             dhcp: DhcpServer::new(&cfg),
             poller: Poller::new()?,
             nat: Nat::default(),
+            reasm: frag::Reassembler::default(),
             stats: UserStats::default(),
             counters: Counters::default(),
             link_up: true,
@@ -286,11 +291,20 @@ impl UserNet {
             log::debug!("user: IPv4 packet with bad version or header checksum dropped");
             return Verdict::Malformed;
         }
-        if pkt.more_frags() || pkt.frag_offset() != 0 {
-            log::debug!("user: IPv4 fragment dropped (no reassembly)");
+        let whole;
+        let data = if pkt.more_frags() || pkt.frag_offset() != 0 {
             self.stats.fragments += 1;
-            return Verdict::Refused;
-        }
+            match self.reasm.add(&pkt, now) {
+                frag::Outcome::Complete(v) => {
+                    whole = v;
+                    &whole[..]
+                }
+                frag::Outcome::Pending => return Verdict::Handled,
+                frag::Outcome::Dropped => return Verdict::Refused,
+            }
+        } else {
+            pkt.payload()
+        };
         let (src, dst) = (pkt.src_addr(), pkt.dst_addr());
         if self.cfg.in_net(src) && src != self.cfg.host && src != self.cfg.dns {
             self.out.learn(src, src_mac);
@@ -298,7 +312,6 @@ impl UserNet {
             log::debug!("user: IPv4 from {src}, outside the virtual network, dropped");
             return Verdict::Ignored;
         }
-        let data = pkt.payload();
         match pkt.next_header() {
             IpProtocol::Udp => self.udp_input(src, dst, data, now),
             IpProtocol::Icmp => {
@@ -407,6 +420,7 @@ impl NetBackend for UserNet {
             self.nat.udp.next_deadline(),
             self.nat.tftp.next_deadline(),
             self.nat.ping.next_deadline(),
+            self.reasm.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -425,11 +439,14 @@ impl NetBackend for UserNet {
                     nat.tcp
                         .event(&mut cx, ev.token, ev.writable, ev.error, &mut buf)
                 }
-                udp::TOKEN_FLOW | udp::TOKEN_FWD => nat.udp.event(&mut cx, ev.token, &mut buf),
+                udp::TOKEN_FLOW | udp::TOKEN_FWD => {
+                    nat.udp.event(&mut cx, ev.token, ev.error, &mut buf)
+                }
                 ping::TOKEN_PING | ping::TOKEN_RAW => nat.ping.event(&mut cx, ev.token, &mut buf),
                 _ => {}
             }
         }
+        self.reasm.expire(now);
         let (mut cx, nat) = self.split(now);
         nat.tcp.timers(&mut cx);
         nat.udp.timers(&mut cx);

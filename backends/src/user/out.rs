@@ -16,6 +16,8 @@ use crate::queue::FrameQueue;
 const ETH_HDR: usize = 14;
 const IPV4_HDR: usize = 20;
 const IPV6_HDR: usize = 40;
+/// The guest's MTU: QEMU's user network and every emulated NIC here use Ethernet's 1500.
+pub(crate) const MTU: usize = 1500;
 /// Addresses remembered for the guest side (the guest is usually one host).
 const ARP_CACHE: usize = 64;
 /// Frames held while their destination's MAC is being resolved.
@@ -43,6 +45,8 @@ pub(crate) struct Output {
     held: VecDeque<(Ipv4Addr, Vec<u8>)>,
     /// Frames lost before reaching the queue (ARP hold overflow).
     pub lost: u64,
+    /// IPv4 identification of the last fragmented datagram.
+    ident: u16,
     scratch: Vec<u8>,
     caps: ChecksumCapabilities,
 }
@@ -57,6 +61,7 @@ impl Output {
             guest_mac: None,
             held: VecDeque::new(),
             lost: 0,
+            ident: 0,
             scratch: Vec::new(),
             caps: ChecksumCapabilities::default(),
         }
@@ -136,7 +141,6 @@ impl Output {
         dst_mac: Option<EthernetAddress>,
         fill: impl FnOnce(&mut [u8], &ChecksumCapabilities),
     ) {
-        let len = ETH_HDR + IPV4_HDR + payload_len;
         let caps = self.caps.clone();
         let src_mac = if src == self.gw_ip || dst.is_broadcast() {
             self.gw_mac
@@ -148,26 +152,59 @@ impl Output {
         } else {
             dst_mac.or_else(|| self.lookup(dst))
         };
-        let buf = self.frame_buf(len);
-        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
-        EthernetRepr {
+        let eth = EthernetRepr {
             src_addr: src_mac,
             dst_addr: resolved.unwrap_or(EthernetAddress::BROADCAST),
             ethertype: EthernetProtocol::Ipv4,
-        }
-        .emit(&mut eth);
-        let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
-        Ipv4Repr {
+        };
+        let ip = Ipv4Repr {
             src_addr: src,
             dst_addr: dst,
             next_header: proto,
             payload_len,
             hop_limit: TTL,
+        };
+        if IPV4_HDR + payload_len <= MTU {
+            let buf = self.frame_buf(ETH_HDR + IPV4_HDR + payload_len);
+            let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+            eth.emit(&mut frame);
+            let mut pkt = Ipv4Packet::new_unchecked(frame.payload_mut());
+            ip.emit(&mut pkt, &caps);
+            fill(&mut pkt.payload_mut()[..payload_len], &caps);
+            self.finish(resolved.is_some(), dst);
+            return;
         }
-        .emit(&mut ip, &caps);
-        // Fragmentation is never needed here; DF as smoltcp sets it is what libslirp does.
-        fill(&mut ip.payload_mut()[..payload_len], &caps);
-        if resolved.is_some() {
+        // Larger than the guest's MTU (a big UDP answer): IPv4 fragments, as a router
+        // would send them; the guest reassembles.
+        let mut whole = vec![0u8; payload_len];
+        fill(&mut whole, &caps);
+        self.ident = self.ident.wrapping_add(1);
+        let ident = self.ident;
+        let per_frag = (MTU - IPV4_HDR) & !7;
+        for (k, chunk) in whole.chunks(per_frag).enumerate() {
+            let off = k * per_frag;
+            let buf = self.frame_buf(ETH_HDR + IPV4_HDR + chunk.len());
+            let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+            eth.emit(&mut frame);
+            let mut pkt = Ipv4Packet::new_unchecked(frame.payload_mut());
+            Ipv4Repr {
+                payload_len: chunk.len(),
+                ..ip
+            }
+            .emit(&mut pkt, &caps);
+            pkt.set_ident(ident);
+            pkt.set_dont_frag(false);
+            pkt.set_more_frags(off + chunk.len() < payload_len);
+            pkt.set_frag_offset(off as u16);
+            pkt.fill_checksum();
+            pkt.payload_mut()[..chunk.len()].copy_from_slice(chunk);
+            self.finish(resolved.is_some(), dst);
+        }
+    }
+
+    /// Queues the frame in `scratch`, or holds it until `dst`'s MAC is known.
+    fn finish(&mut self, resolved: bool, dst: Ipv4Addr) {
+        if resolved {
             self.push_scratch();
         } else {
             self.hold(dst);

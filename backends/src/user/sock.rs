@@ -117,3 +117,99 @@ pub(crate) fn set_keepalive(s: &TcpStream) {
         )
     };
 }
+
+/// Asks the kernel to queue ICMP errors (port unreachable ...) on an unconnected UDP
+/// socket, where they are otherwise not reported.
+pub(crate) fn set_recverr(s: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    let (level, opt) = match s.local_addr() {
+        Ok(SocketAddr::V6(_)) => (libc::IPPROTO_IPV6, libc::IPV6_RECVERR),
+        _ => (libc::IPPROTO_IP, libc::IP_RECVERR),
+    };
+    // SAFETY: on is a valid int for the duration of the call.
+    let _ = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            opt,
+            &on as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Drains the socket's error queue (at most `max` entries), returning the original
+/// destination of each datagram the network refused with "port unreachable".
+pub(crate) fn refused_destinations(s: &std::net::UdpSocket, max: usize) -> Vec<SocketAddr> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    for _ in 0..max {
+        // SAFETY: zeroed sockaddr_storage/msghdr are valid; every pointer handed to
+        // recvmsg points at a live buffer of the stated length.
+        let (r, name, namelen, ctrl, ctrl_len) = unsafe {
+            let mut name: libc::sockaddr_storage = std::mem::zeroed();
+            let mut data = [0u8; 64];
+            let mut iov = libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: data.len(),
+            };
+            let mut ctrl = [0u64; 64];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = ctrl.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&ctrl);
+            let r = libc::recvmsg(
+                s.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            );
+            (r, name, msg.msg_namelen, ctrl, msg.msg_controllen)
+        };
+        if r < 0 {
+            break;
+        }
+        let refused = first_ee_errno(&ctrl, ctrl_len) == Some(libc::ECONNREFUSED as u32);
+        if refused {
+            if let Some(a) = from_sockaddr(&name, namelen) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// The `ee_errno` of the first `sock_extended_err` in a control buffer.
+fn first_ee_errno(ctrl: &[u64; 64], len: usize) -> Option<u32> {
+    let bytes: Vec<u8> = ctrl.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let len = len.min(bytes.len());
+    let hdr = std::mem::size_of::<libc::cmsghdr>();
+    if len < hdr + 4 {
+        return None;
+    }
+    // cmsg_len, then level and type; the data (sock_extended_err) starts after the header,
+    // ee_errno being its first u32.
+    let data = &bytes[hdr..hdr + 4];
+    Some(u32::from_ne_bytes([data[0], data[1], data[2], data[3]]))
+}
+
+fn from_sockaddr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let family = libc::c_int::from(ss.ss_family);
+    if family == libc::AF_INET && len as usize >= std::mem::size_of::<libc::sockaddr_in>() {
+        // SAFETY: the family says the storage holds a sockaddr_in.
+        let sin: &libc::sockaddr_in = unsafe { &*(ss as *const _ as *const libc::sockaddr_in) };
+        let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+        Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+    } else if family == libc::AF_INET6 && len as usize >= std::mem::size_of::<libc::sockaddr_in6>()
+    {
+        // SAFETY: the family says the storage holds a sockaddr_in6.
+        let sin6: &libc::sockaddr_in6 = unsafe { &*(ss as *const _ as *const libc::sockaddr_in6) };
+        let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+        Some(SocketAddr::from((ip, u16::from_be(sin6.sin6_port))))
+    } else {
+        None
+    }
+}

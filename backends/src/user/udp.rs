@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::{Connection, Ctx, FwdProto, Verdict};
+use smoltcp::wire::{Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr};
+
+use super::{sock, Connection, Ctx, FwdProto, Verdict};
 
 /// epoll token kind of a UDP NAT flow.
 pub(crate) const TOKEN_FLOW: u64 = 3 << 32;
@@ -26,8 +28,8 @@ struct Flow {
     idle: Duration,
     /// The last host address the guest sent to (for the table).
     remote: SocketAddr,
-    /// The port the guest addressed last; DNS answers come from it.
-    guest_dst_port: u16,
+    /// The address the guest sent to last; DNS answers and ICMP errors come from it.
+    guest_dst: SocketAddrV4,
 }
 
 #[derive(Debug)]
@@ -45,6 +47,28 @@ pub(crate) struct UdpNat {
     free: Vec<usize>,
     index: HashMap<(SocketAddrV4, bool), usize>,
     fwds: Vec<Fwd>,
+}
+
+/// Tells the guest its datagram from `guest` to `dst` found no listener.
+fn port_unreachable(cx: &mut Ctx, guest: SocketAddrV4, dst: SocketAddrV4) {
+    // The quoted datagram: the guest's IP header and the first 8 bytes of its UDP header
+    // (the length and checksum are not known any more and are quoted as zero).
+    let mut quoted = [0u8; 8];
+    quoted[0..2].copy_from_slice(&guest.port().to_be_bytes());
+    quoted[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    let header = Ipv4Repr {
+        src_addr: *guest.ip(),
+        dst_addr: *dst.ip(),
+        next_header: IpProtocol::Udp,
+        payload_len: 8,
+        hop_limit: 64,
+    };
+    let icmp = Icmpv4Repr::DstUnreachable {
+        reason: Icmpv4DstUnreachable::PortUnreachable,
+        header,
+        data: &quoted,
+    };
+    cx.out.icmp4(*dst.ip(), *guest.ip(), &icmp);
 }
 
 /// How the host sees an address the guest used: the gateway is the host's loopback.
@@ -135,7 +159,7 @@ impl UdpNat {
         };
         f.last = cx.now;
         f.remote = target;
-        f.guest_dst_port = dst.port();
+        f.guest_dst = dst;
         match f.sock.send_to(payload, target) {
             Ok(_) => Verdict::Handled,
             Err(e) => {
@@ -175,6 +199,7 @@ impl UdpNat {
             .and_then(|s| s.set_nonblocking(true).map(|_| s))
             .map_err(|e| log::debug!("user: cannot open a UDP socket: {e}"))
             .ok()?;
+        sock::set_recverr(&sock);
         let id = self.free.pop().unwrap_or_else(|| {
             self.flows.push(None);
             self.flows.len() - 1
@@ -199,7 +224,7 @@ impl UdpNat {
             last: cx.now,
             idle,
             remote: target,
-            guest_dst_port: 0,
+            guest_dst: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
         });
         self.index.insert((guest, dns), id);
         Some(id)
@@ -214,7 +239,7 @@ impl UdpNat {
     }
 
     /// Datagrams arrived on a host socket.
-    pub fn event(&mut self, cx: &mut Ctx, token: u64, buf: &mut [u8]) {
+    pub fn event(&mut self, cx: &mut Ctx, token: u64, error: bool, buf: &mut [u8]) {
         let slot = (token & 0xffff_ffff) as usize;
         if token & !0xffff_ffff == TOKEN_FWD {
             self.fwd_event(cx, slot, buf);
@@ -223,19 +248,27 @@ impl UdpNat {
         let Some(f) = self.flows.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        if error {
+            // A queued ICMP error keeps the socket in EPOLLERR until the queue is read.
+            Self::report_errors(cx, f);
+        }
         for _ in 0..READS_PER_EVENT {
             let (n, from) = match f.sock.recv_from(buf) {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    Self::report_errors(cx, f);
+                    continue;
+                }
                 Err(e) => {
-                    // ICMP errors for earlier datagrams surface here; the flow lives on.
+                    // Other ICMP errors for earlier datagrams surface here; the flow lives on.
                     log::debug!("user: UDP receive for {} failed: {e}", f.guest);
                     break;
                 }
             };
             f.last = cx.now;
             let src = if f.dns {
-                SocketAddrV4::new(cx.cfg.dns, f.guest_dst_port)
+                f.guest_dst
             } else {
                 match guest_view(cx, from) {
                     Some(a) => a,
@@ -248,6 +281,22 @@ impl UdpNat {
                 &buf[..n],
                 None,
             );
+        }
+    }
+
+    /// Reads the socket's ICMP errors and tells the guest about refused datagrams,
+    /// naming the destination as the guest saw it.
+    fn report_errors(cx: &mut Ctx, f: &Flow) {
+        let _ = f.sock.take_error();
+        for dst in sock::refused_destinations(&f.sock, READS_PER_EVENT) {
+            let seen = if f.dns {
+                Some(f.guest_dst)
+            } else {
+                guest_view(cx, dst)
+            };
+            if let Some(seen) = seen {
+                port_unreachable(cx, f.guest, seen);
+            }
         }
     }
 

@@ -87,28 +87,30 @@ pub enum Phase {
     Done,
 }
 
-/// The serial EEPROM and its bit-bang interface state.
-#[derive(Clone, Debug)]
+/// The serial EEPROM and its bit-bang interface state (all of it is saved state).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Eeprom {
     /// The contents.
     pub words: [u16; WORDS],
     /// Programming enabled by EWEN (cleared by EWDS and at power-on).
     pub write_enabled: bool,
-    phase: Phase,
+    /// Where the Microwire transfer is.
+    pub phase: Phase,
     /// Bits shifted in for the current field.
-    shift: u32,
+    pub shift: u32,
     /// Number of bits in `shift`.
-    bits: u32,
+    pub bits: u32,
     /// Opcode and address once decoded.
-    op: u32,
+    pub op: u32,
     /// Word address.
-    addr: u32,
+    pub addr: u32,
     /// Output position while reading: bit index into the word stream, or None before
     /// the first data clock (the dummy zero).
-    out_bit: Option<u32>,
-    /// Last values of SK and CS, to find edges.
-    sk: bool,
-    cs: bool,
+    pub out_bit: Option<u32>,
+    /// Last SK level, to find rising edges.
+    pub sk: bool,
+    /// Last CS level.
+    pub cs: bool,
 }
 
 impl Eeprom {

@@ -109,6 +109,9 @@ pub struct Phy {
     pub link: bool,
     /// When auto-negotiation completes, if it is running.
     pub autoneg_deadline: Option<u64>,
+    /// BMSR link status latches low (IEEE 802.3 22.2.4.2.13): a link loss stays visible
+    /// until BMSR is read, even if the link has come back since.
+    pub link_latched_low: bool,
 }
 
 impl Phy {
@@ -121,6 +124,7 @@ impl Phy {
             cable,
             link: false,
             autoneg_deadline: None,
+            link_latched_low: false,
         };
         p.reset(now);
         p
@@ -148,7 +152,9 @@ impl Phy {
 
     fn restart_autoneg(&mut self, now: u64) {
         self.set_link(false);
-        if self.regs[reg::BMCR] & bmcr::ANENABLE != 0 {
+        if self.powered_down() {
+            self.autoneg_deadline = None;
+        } else if self.regs[reg::BMCR] & bmcr::ANENABLE != 0 {
             self.autoneg_deadline = self.cable.then(|| now.saturating_add(AUTONEG_NS));
         } else {
             self.autoneg_deadline = None;
@@ -158,16 +164,26 @@ impl Phy {
         }
     }
 
+    /// True while BMCR.PDOWN holds the PHY powered down (no link).
+    pub fn powered_down(&self) -> bool {
+        self.regs[reg::BMCR] & bmcr::PDOWN != 0
+    }
+
     /// True when the PHY loops transmitted frames back to the receiver.
     pub fn loopback(&self) -> bool {
         self.regs[reg::BMCR] & bmcr::LOOPBACK != 0
     }
 
-    /// Reads register `r` (0-31). Returns the value; ISR clears on read.
+    /// Reads register `r` (0-31). ISR clears on read; BMSR shows a latched link loss once.
     pub fn read(&mut self, r: usize) -> u16 {
-        let v = self.regs[r & 31];
+        let r = r & 31;
+        let mut v = self.regs[r];
         if r == reg::ISR {
             self.regs[reg::ISR] = 0;
+        }
+        if r == reg::BMSR && self.link_latched_low {
+            self.link_latched_low = false;
+            v &= !bmsr::LSTATUS;
         }
         v
     }
@@ -176,17 +192,19 @@ impl Phy {
     pub fn write(&mut self, r: usize, value: u16, now: u64) -> bool {
         let r = r & 31;
         let old_link = self.link;
+        let old_bmcr = self.regs[reg::BMCR];
         let w = WRITABLE[r];
         self.regs[r] = (self.regs[r] & !w) | (value & w);
         if r == reg::BMCR {
-            if value & bmcr::RESET != 0 {
-                // A soft reset keeps the control settings just written (as the M88 does)
-                // and restarts auto-negotiation if it is enabled.
-                self.regs[reg::BMCR] &= !(bmcr::RESET | bmcr::ANRESTART);
+            let was_down = old_bmcr & bmcr::PDOWN != 0;
+            self.regs[reg::BMCR] &= !(bmcr::RESET | bmcr::ANRESTART);
+            if value & (bmcr::RESET | bmcr::ANRESTART) != 0 || (was_down && !self.powered_down()) {
+                // A soft reset keeps the control settings just written (as the M88 does);
+                // it, a restart, or leaving power-down starts auto-negotiation again.
                 self.restart_autoneg(now);
-            } else if value & bmcr::ANRESTART != 0 {
-                self.regs[reg::BMCR] &= !bmcr::ANRESTART;
-                self.restart_autoneg(now);
+            } else if self.powered_down() {
+                self.autoneg_deadline = None;
+                self.set_link(false);
             } else if value & bmcr::ANENABLE == 0 {
                 self.autoneg_deadline = None;
                 let cable = self.cable;
@@ -226,6 +244,9 @@ impl Phy {
     }
 
     fn set_link(&mut self, up: bool) {
+        if self.link && !up {
+            self.link_latched_low = true;
+        }
         self.link = up;
         let r = &mut self.regs;
         if up {
@@ -259,6 +280,40 @@ mod tests {
         assert!(p.run_timer(AUTONEG_NS));
         assert_eq!(p.read(reg::BMSR) & 0x24, 0x24);
         assert_eq!(p.read(reg::PSSR), 0xac00);
+    }
+
+    #[test]
+    fn link_loss_latches_in_bmsr_until_read() {
+        let mut p = Phy::new(0x0c20, true, 0);
+        p.run_timer(AUTONEG_NS);
+        p.read(reg::BMSR);
+        p.set_cable(false, AUTONEG_NS);
+        p.set_cable(true, AUTONEG_NS);
+        p.run_timer(2 * AUTONEG_NS);
+        assert!(p.link);
+        assert_eq!(
+            p.read(reg::BMSR) & bmsr::LSTATUS,
+            0,
+            "the loss is reported once"
+        );
+        assert_ne!(p.read(reg::BMSR) & bmsr::LSTATUS, 0);
+    }
+
+    #[test]
+    fn power_down_drops_the_link_until_powered_up() {
+        let mut p = Phy::new(0x0c20, true, 0);
+        p.run_timer(AUTONEG_NS);
+        assert!(p.write(reg::BMCR, 0x1140 | bmcr::PDOWN, AUTONEG_NS));
+        assert!(!p.link);
+        assert_eq!(p.autoneg_deadline, None);
+        assert!(!p.set_cable(false, AUTONEG_NS) && !p.set_cable(true, AUTONEG_NS));
+        assert!(!p.link, "no link while powered down");
+        p.write(reg::BMCR, 0x1140, 2 * AUTONEG_NS);
+        assert!(!p.run_timer(3 * AUTONEG_NS - 1));
+        assert!(
+            p.run_timer(3 * AUTONEG_NS),
+            "auto-negotiation after power-up"
+        );
     }
 
     #[test]

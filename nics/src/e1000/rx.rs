@@ -36,9 +36,8 @@ pub mod status {
     pub const IXSM: u8 = 1 << 2;
     /// Packet was VLAN tagged (tag stripped into `special`).
     pub const VP: u8 = 1 << 3;
-    /// UDP checksum calculated.
-    pub const UDPCS: u8 = 1 << 4;
-    /// TCP/UDP checksum calculated.
+    /// TCP/UDP checksum calculated (bit 4 is reserved on these parts: there is no
+    /// separate UDP bit).
     pub const TCPCS: u8 = 1 << 5;
     /// IP checksum calculated.
     pub const IPCS: u8 = 1 << 6;
@@ -205,7 +204,7 @@ impl<M: GuestMemory> E1000<M> {
         }
         if let Some(good) = chk.l4 {
             st &= !status::IXSM;
-            st |= status::TCPCS | if chk.udp { status::UDPCS } else { 0 };
+            st |= status::TCPCS;
             if !good {
                 err |= errors::TCPE;
             }
@@ -254,7 +253,10 @@ impl<M: GuestMemory> E1000<M> {
                     }
                     let mut wb = [0u8; 8];
                     wb[0..2].copy_from_slice(&(n as u16).to_le_bytes());
-                    wb[2..4].copy_from_slice(&pkt_csum.to_le_bytes());
+                    // The packet checksum is reported in the first descriptor.
+                    if done == 0 {
+                        wb[2..4].copy_from_slice(&pkt_csum.to_le_bytes());
+                    }
                     wb[4] = status::DD | if last { status::EOP | st } else { 0 };
                     wb[5] = if last { err } else { 0 };
                     wb[6..8].copy_from_slice(&vlan.unwrap_or(0).to_le_bytes());

@@ -2,14 +2,13 @@
 //! observe, taken by [`E1000::state`] and turned back into a device by
 //! [`E1000::from_state`].
 //!
-//! Not saved: the position of an EEPROM Microwire transfer in flight (the interface
-//! restarts idle, as after a CS deassert) and the backend, interrupt line, clock and
-//! memory, which the restoring VMM supplies in a fresh [`NicConfig`].
+//! Not saved: the backend, interrupt line, clock and memory, which the restoring VMM
+//! supplies in a fresh [`NicConfig`].
 
 use vm_memory::GuestMemory;
 use vm_nic_backends::MacAddr;
 
-use super::eeprom::{self, Eeprom};
+use super::eeprom::Eeprom;
 use super::offload::Context;
 use super::stats::SLOTS;
 use super::{regs, Variant, E1000};
@@ -27,16 +26,17 @@ pub struct E1000State {
     pub pci_config: Vec<u8>,
     /// BAR0 register contents by dword ([`regs::WORDS`] entries).
     pub regs: Vec<u32>,
-    /// EEPROM contents (64 words), including guest writes.
-    pub eeprom: Vec<u16>,
-    /// EEPROM programming enabled (EWEN).
-    pub eeprom_write_enabled: bool,
+    /// The EEPROM: contents (including guest writes), EWEN state and the Microwire
+    /// transfer in progress.
+    pub eeprom: Eeprom,
     /// PHY registers (32).
     pub phy_regs: Vec<u16>,
     /// Cable (backend link) present.
     pub phy_cable: bool,
     /// PHY link established.
     pub phy_link: bool,
+    /// A link loss not yet read from BMSR.
+    pub phy_link_latched_low: bool,
     /// Auto-negotiation completion time, if running.
     pub autoneg_deadline: Option<u64>,
     /// Statistics counters by slot.
@@ -51,12 +51,14 @@ pub struct E1000State {
     pub irq_level: bool,
     /// The last TX context descriptor.
     pub tx_context: Context,
+    /// The context latched by the packet in progress.
+    pub tx_packet_context: Context,
     /// Bytes of a packet being assembled.
     pub tx_packet: Vec<u8>,
     /// Saved TSO header.
     pub tso_hdr: Vec<u8>,
-    /// TX packet flags: in packet, TSE, GSO, discard.
-    pub tx_flags: [bool; 4],
+    /// TX packet flags: in packet, first data descriptor next, TSE, GSO, discard.
+    pub tx_flags: [bool; 5],
     /// TX packet POPTS.
     pub tx_popts: u8,
     /// TX packet VLAN tag.
@@ -98,11 +100,11 @@ impl<M: GuestMemory> E1000<M> {
             mac: self.mac.bytes(),
             pci_config: self.pci.bytes().to_vec(),
             regs: self.regs.to_vec(),
-            eeprom: self.eeprom.words.to_vec(),
-            eeprom_write_enabled: self.eeprom.write_enabled,
+            eeprom: self.eeprom.clone(),
             phy_regs: self.phy.regs.to_vec(),
             phy_cable: self.phy.cable,
             phy_link: self.phy.link,
+            phy_link_latched_low: self.phy.link_latched_low,
             autoneg_deadline: self.phy.autoneg_deadline,
             stats: self.stats.counts.to_vec(),
             stats_latched: self.stats.latched.to_vec(),
@@ -116,9 +118,16 @@ impl<M: GuestMemory> E1000<M> {
             last_assert: t.last_assert,
             irq_level: self.intx.requested(),
             tx_context: self.tx.ctx,
+            tx_packet_context: self.tx.pkt,
             tx_packet: self.tx.frame[..self.tx.len].to_vec(),
             tso_hdr: self.tx.tso_hdr.to_vec(),
-            tx_flags: [self.tx.in_packet, self.tx.tse, self.tx.gso, self.tx.discard],
+            tx_flags: [
+                self.tx.in_packet,
+                self.tx.first,
+                self.tx.tse,
+                self.tx.gso,
+                self.tx.discard,
+            ],
             tx_popts: self.tx.popts,
             tx_vlan: self.tx.vlan,
             tso_progress: (self.tx.seg, self.tx.sent_payload),
@@ -143,7 +152,6 @@ impl<M: GuestMemory> E1000<M> {
         };
         check("pci_config", state.pci_config.len(), 256)?;
         check("regs", state.regs.len(), regs::WORDS)?;
-        check("eeprom", state.eeprom.len(), eeprom::WORDS)?;
         check("phy_regs", state.phy_regs.len(), 32)?;
         check("stats", state.stats.len(), SLOTS)?;
         check("stats_latched", state.stats_latched.len(), SLOTS)?;
@@ -158,13 +166,11 @@ impl<M: GuestMemory> E1000<M> {
         pci.copy_from_slice(&state.pci_config);
         d.pci.restore(&pci);
         d.regs.copy_from_slice(&state.regs);
-        let mut words = [0u16; eeprom::WORDS];
-        words.copy_from_slice(&state.eeprom);
-        d.eeprom = Eeprom::new(words);
-        d.eeprom.write_enabled = state.eeprom_write_enabled;
+        d.eeprom = state.eeprom.clone();
         d.phy.regs.copy_from_slice(&state.phy_regs);
         d.phy.cable = state.phy_cable;
         d.phy.link = state.phy_link;
+        d.phy.link_latched_low = state.phy_link_latched_low;
         d.phy.autoneg_deadline = state.autoneg_deadline;
         d.stats.counts.copy_from_slice(&state.stats);
         d.stats.latched.copy_from_slice(&state.stats_latched);
@@ -176,10 +182,11 @@ impl<M: GuestMemory> E1000<M> {
         d.timers.tadv = timer_at(tadv);
         d.timers.last_assert = state.last_assert;
         d.tx.ctx = state.tx_context;
+        d.tx.pkt = state.tx_packet_context;
         d.tx.len = state.tx_packet.len();
         d.tx.frame[..d.tx.len].copy_from_slice(&state.tx_packet);
         d.tx.tso_hdr.copy_from_slice(&state.tso_hdr);
-        [d.tx.in_packet, d.tx.tse, d.tx.gso, d.tx.discard] = state.tx_flags;
+        [d.tx.in_packet, d.tx.first, d.tx.tse, d.tx.gso, d.tx.discard] = state.tx_flags;
         d.tx.popts = state.tx_popts;
         d.tx.vlan = state.tx_vlan;
         (d.tx.seg, d.tx.sent_payload) = state.tso_progress;

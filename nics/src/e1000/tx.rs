@@ -9,7 +9,7 @@
 //! that carries virtio-net headers gets TCP segmentation and checksum work as GSO.
 
 use vm_memory::GuestMemory;
-use vm_nic_backends::{VirtioNetHdr, MAX_FRAME_LEN, MIN_FRAME_LEN};
+use vm_nic_backends::{VirtioNetHdr, MIN_FRAME_LEN};
 
 use super::filter::Dest;
 use super::offload::{self, tucmd, Context};
@@ -18,8 +18,10 @@ use super::stats::idx;
 use super::E1000;
 use crate::dma;
 
-/// The largest packet the transmitter assembles (QEMU's frame limit, 4 KiB + 64 KiB).
-pub const FRAME_CAPACITY: usize = MAX_FRAME_LEN;
+/// The largest packet the transmitter assembles: the whole 64 KiB packet buffer (a GSO
+/// packet handed to a virtio-net-header backend; plain packets and TSO segments are
+/// bounded by the transmit FIFO, see `tx_fifo_bytes`).
+pub const FRAME_CAPACITY: usize = 65536;
 
 /// Descriptor command bits (legacy CMD and data DCMD share these positions).
 pub mod cmd {
@@ -52,6 +54,9 @@ pub mod popts {
 pub struct TxEngine {
     /// The last context descriptor.
     pub ctx: Context,
+    /// The context the packet in progress uses, latched at its first data descriptor (a
+    /// context descriptor arriving mid-packet applies to the next packet).
+    pub pkt: Context,
     /// Packet assembly buffer, always [`FRAME_CAPACITY`] bytes long; `len` are used.
     pub frame: Vec<u8>,
     /// Bytes of `frame` in use.
@@ -62,6 +67,8 @@ pub struct TxEngine {
     pub tso_hdr: [u8; 256],
     /// A packet is being assembled (descriptors without EOP seen).
     pub in_packet: bool,
+    /// The next data descriptor is the packet's first.
+    pub first: bool,
     /// The packet uses TCP segmentation.
     pub tse: bool,
     /// The packet goes to the backend as one GSO frame.
@@ -83,11 +90,13 @@ impl TxEngine {
     pub fn new() -> Self {
         TxEngine {
             ctx: Context::default(),
+            pkt: Context::default(),
             frame: vec![0; FRAME_CAPACITY],
             len: 0,
             out: Vec::with_capacity(FRAME_CAPACITY + 4),
             tso_hdr: [0; 256],
             in_packet: false,
+            first: false,
             tse: false,
             gso: false,
             popts: 0,
@@ -107,6 +116,7 @@ impl TxEngine {
     fn end_packet(&mut self) {
         self.len = 0;
         self.in_packet = false;
+        self.first = false;
         self.tse = false;
         self.gso = false;
         self.popts = 0;
@@ -127,6 +137,13 @@ impl<M: GuestMemory> E1000<M> {
     /// True when transmitted frames go back to the receiver instead of the wire.
     pub(crate) fn loopback_active(&self) -> bool {
         self.reg(regs::RCTL) & rctl::LBM_MASK != 0 || self.phy.loopback()
+    }
+
+    /// The transmit FIFO: PBA.TXA KiB (64 KiB of packet buffer minus the receive share).
+    /// A packet or TSO segment must fit in it.
+    pub(crate) fn tx_fifo_bytes(&self) -> usize {
+        let rxa = (self.reg(regs::PBA) & 0xffff).min(64) as usize;
+        (64 - rxa) * 1024
     }
 
     /// Walks the transmit ring from TDH to TDT (a TDT or TCTL write).
@@ -217,11 +234,13 @@ impl<M: GuestMemory> E1000<M> {
 
     fn start_packet(&mut self, tse: bool, popts: u8) {
         let ctx = self.tx.ctx;
+        self.tx.pkt = ctx;
         self.tx.in_packet = true;
+        self.tx.first = true;
         self.tx.popts = popts;
         if tse {
             let hdr = ctx.hdrlen as usize;
-            if ctx.mss == 0 || hdr == 0 || hdr + ctx.mss as usize > FRAME_CAPACITY {
+            if ctx.mss == 0 || hdr == 0 || hdr + ctx.mss as usize > self.tx_fifo_bytes() {
                 log::debug!(
                     "e1000: TSO context with hdrlen {hdr} mss {} rejected",
                     ctx.mss
@@ -240,15 +259,25 @@ impl<M: GuestMemory> E1000<M> {
 
     /// Appends `len` bytes from guest address `addr`, cutting TSO segments as they fill.
     fn tx_data(&mut self, mut addr: u64, len: usize, dcmd: u8, upper: u32) {
-        if dcmd & cmd::VLE != 0 {
-            self.tx.vlan = Some((upper >> 16) as u16);
-        }
-        let seg_limit = if self.tx.tse && !self.tx.gso {
-            self.tx.ctx.hdrlen as usize + self.tx.ctx.mss as usize
+        // VLE and the VLAN tag count in the first data descriptor of a TSO packet, else
+        // in the EOP descriptor (SDM, TCP/IP data descriptor command field).
+        let vlan_desc = if self.tx.tse {
+            self.tx.first
         } else {
-            FRAME_CAPACITY
+            dcmd & cmd::EOP != 0
         };
-        let tso = seg_limit != FRAME_CAPACITY;
+        if vlan_desc {
+            self.tx.vlan = (dcmd & cmd::VLE != 0).then_some((upper >> 16) as u16);
+        }
+        self.tx.first = false;
+        let tso = self.tx.tse && !self.tx.gso;
+        let seg_limit = if tso {
+            self.tx.pkt.hdrlen as usize + self.tx.pkt.mss as usize
+        } else if self.tx.gso {
+            FRAME_CAPACITY
+        } else {
+            self.tx_fifo_bytes()
+        };
         let mut remaining = len;
         while remaining > 0 && !self.tx.discard {
             if tso && self.tx.len == seg_limit {
@@ -256,9 +285,9 @@ impl<M: GuestMemory> E1000<M> {
                 // last one is known at EOP (it alone keeps FIN and PSH).
                 self.tso_segment(false);
             }
-            let room = seg_limit - self.tx.len;
+            let room = seg_limit.saturating_sub(self.tx.len);
             if room == 0 {
-                log::debug!("e1000: TX packet longer than {FRAME_CAPACITY} bytes dropped");
+                log::debug!("e1000: TX packet longer than {seg_limit} bytes (FIFO) dropped");
                 self.tx.discard = true;
                 break;
             }
@@ -278,7 +307,7 @@ impl<M: GuestMemory> E1000<M> {
 
     /// Sends the TSO segment in the buffer and restores the header for the next one.
     fn tso_segment(&mut self, last: bool) {
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let hdr = (ctx.hdrlen as usize).min(self.tx.len);
         if self.tx.seg == 0 {
             self.tx.tso_hdr[..hdr].copy_from_slice(&self.tx.frame[..hdr]);
@@ -306,9 +335,19 @@ impl<M: GuestMemory> E1000<M> {
             self.tx.end_packet();
             return;
         }
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let n = self.tx.len;
         if self.tx.tse && !self.tx.gso {
+            let payload = self.tx.sent_payload as usize + n.saturating_sub(ctx.hdrlen as usize);
+            if payload != ctx.paylen as usize {
+                // The SDM counts a TSO packet whose data does not add up to PAYLEN as a
+                // context failure; what was assembled is still sent.
+                log::debug!(
+                    "e1000: TSO payload {payload} differs from PAYLEN {}",
+                    ctx.paylen
+                );
+                self.stats.inc(idx::TSCTFC);
+            }
             if n > ctx.hdrlen as usize || self.tx.seg == 0 {
                 self.tso_segment(true);
             }
@@ -341,7 +380,7 @@ impl<M: GuestMemory> E1000<M> {
     /// Inserts the checksums a non-TSO packet asks for; returns a checksum-only GSO
     /// header instead of computing the TCP/UDP checksum when the backend can take it.
     fn plain_checksums(&mut self, legacy_ic: Option<(u8, u8)>) -> Option<VirtioNetHdr> {
-        let ctx = self.tx.ctx;
+        let ctx = self.tx.pkt;
         let n = self.tx.len;
         let host_csum = self.backend.has_vnet_hdr() && !self.loopback_active();
         let partial = |start: u8, at: u8| VirtioNetHdr {

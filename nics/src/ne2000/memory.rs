@@ -54,6 +54,12 @@ impl<M> Ne2000<M> {
         }
     }
 
+    /// `len` bytes of packet RAM from `addr`, when they all lie inside RAM.
+    pub(super) fn ram_slice(&self, addr: u16, len: usize) -> Option<&[u8]> {
+        let i = ram_index(addr)?;
+        self.st.mem.get(i..i.checked_add(len)?)
+    }
+
     /// Writes one byte of card memory; the PROM and absent memory ignore writes.
     pub(super) fn mem_write(&mut self, addr: u16, value: u8) {
         match ram_index(addr) {

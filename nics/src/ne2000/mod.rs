@@ -8,8 +8,8 @@
 //! - 16 KiB of packet RAM at card addresses 0x4000-0x7FFF (pages 0x40-0x7F) for both
 //!   variants, and the 32-byte read-only station address PROM at 0x0000 ([`memory`]).
 //! - Remote DMA (read, write, Send Packet) with 8- or 16-bit transfers by DCR.WTS and
-//!   32-bit port accesses ([`remote_dma`]); the receive ring with its 4-byte headers and
-//!   the address filters ([`receive`]); transmit and the TCR loopback modes ([`transmit`]).
+//!   32-bit port accesses (`remote_dma.rs`); the receive ring with its 4-byte headers and
+//!   the address filters (`receive.rs`); transmit and the TCR loopback modes (`transmit.rs`).
 //! - Interrupts: ISR write-1-to-clear, IMR, and a level line `(ISR & IMR) != 0`.
 //!
 //! The NE2000 does no bus-master DMA (its packet memory is on the card), so guest memory

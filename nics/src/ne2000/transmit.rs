@@ -45,7 +45,10 @@ impl<M> Ne2000<M> {
         let start = (self.st.tpsr as u16) << 8;
         let mut frame = std::mem::take(&mut self.tx_buf);
         frame.clear();
-        frame.extend((0..len as u16).map(|i| self.mem_read(start.wrapping_add(i))));
+        match self.ram_slice(start, len) {
+            Some(ram) => frame.extend_from_slice(ram),
+            None => frame.extend((0..len as u16).map(|i| self.mem_read(start.wrapping_add(i)))),
+        }
         self.st.clda = start.wrapping_add(len as u16);
         self.work += 1 + (len / 64) as u64;
         let mut tsr = self.tsr_base() | Tsr::PTX;

@@ -116,7 +116,8 @@ impl<M: GuestMemory> Rtl8139<M> {
         let mut i = self.r.rx_index;
         let mut n = 0;
         let mut room = 0usize;
-        while n < desc::RING_MAX && room < total {
+        let mut wrapped = false;
+        while n < desc::RING_MAX && room < total && !wrapped {
             let at = ring + i as u64 * desc::SIZE;
             let Some(d) = dma::read_array::<M, 16>(&self.mem, at) else {
                 log::debug!("rtl8139: C+ RX descriptor at {at:#x} is outside guest memory");
@@ -140,11 +141,13 @@ impl<M: GuestMemory> Rtl8139<M> {
             } else {
                 (i + 1) % desc::RING_MAX as u8
             };
+            // Back at the first descriptor: every one in the ring is reserved.
+            wrapped = i == self.r.rx_index;
         }
         if room >= total {
             return Ok((n, i));
         }
-        if n == desc::RING_MAX {
+        if wrapped || n == desc::RING_MAX {
             log::debug!("rtl8139: the whole C+ RX ring cannot hold {total} bytes: dropped");
             self.r.tally.rx_err += 1;
             return Err(RxOutcome::Dropped);

@@ -89,6 +89,9 @@ impl<M: GuestMemory> Rtl8139<M> {
                     complete = true;
                     break;
                 }
+                if i == start {
+                    break; // the whole ring is one unfinished frame
+                }
             }
             if n == 0 {
                 if sent == 0 {

@@ -16,6 +16,22 @@ pub const EOR: u32 = 1 << 30;
 pub const FS: u32 = 1 << 29;
 pub const LS: u32 = 1 << 28;
 
+/// Where the C+ tests put their rings.
+pub const RX_RING: u64 = 0x1000;
+pub const TX_RING: u64 = 0x1400;
+pub const HI_RING: u64 = 0x1800;
+
+/// C+ mode with both rings at the addresses above, RE|TE, `rcr`, every interrupt unmasked.
+pub fn cplus_on(r: &mut Rig, cpcmd: u16, rcr: u32) {
+    r.w16(0xE0, cpcmd);
+    r.w32(0x20, TX_RING as u32);
+    r.w32(0x28, HI_RING as u32);
+    r.w32(0xE4, RX_RING as u32);
+    r.w8(0x37, 0x0C);
+    r.w32(0x44, rcr);
+    r.w16(0x3C, 0xFFFF);
+}
+
 pub const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 pub const RAM: u64 = 1 << 20;
 

@@ -271,3 +271,21 @@ fn wide_accesses_to_registers_split_into_bytes() {
     assert_eq!(b.dev().bar_read(0, 0x20, 4), u32::MAX);
     b.dev().bar_write(0, 0x40, 1, 0);
 }
+
+#[test]
+fn device_reset_is_a_power_on() {
+    let mut b = running();
+    b.dev().config_write(0x04, 2, 0x0001);
+    b.rx(&frame(MAC, 300, 1));
+    assert!(b.irq.level());
+    NicDevice::reset(b.dev());
+    assert!(!b.irq.level(), "line released");
+    assert_eq!(b.dev().config_read(0x04, 2), 0, "PCI command cleared");
+    let st = b.dev().state();
+    assert!(st.mem.iter().all(|&x| x == 0), "packet RAM cleared");
+    assert_eq!((st.pstart, st.pstop, st.curr, st.par), (0, 0, 0, [0; 6]));
+    assert_eq!(b.drv.inb(0), 0x21);
+    assert_eq!(b.drv.inb(EN0_ISR), 0x80);
+    // The PROM keeps the MAC.
+    assert_eq!(&b.drv.read_prom()[..6], &MAC);
+}

@@ -7,20 +7,26 @@
 //! host. Data from the host is kept until the guest acknowledges it and retransmitted on
 //! timeout or three duplicate ACKs. Each FIN is passed on as a half-close (`shutdown`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{
-    Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr, TcpControl, TcpPacket, TcpRepr,
-    TcpSeqNumber,
-};
+use smoltcp::wire::{TcpControl, TcpPacket, TcpRepr};
 
+use super::guestfwd::{self, HostStream, Reaper};
 use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
+
+mod flow;
+mod hostfwd;
+mod segment;
+
+pub(crate) use flow::FlowKey;
+use flow::{on_ack, on_data, seq_lt, set_interest, Flow, State};
+use segment::{emit, emit_rst, emit_syn, refuse, reset_for, syn_repr};
 
 /// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
 pub(crate) const TOKEN_FLOW: u64 = 1 << 32;
@@ -43,124 +49,6 @@ const QUEUE_HIGH_WATER: usize = 1024;
 /// much is buffered; otherwise at the end of the burst (fewer system calls).
 const WRITE_BATCH: usize = 32 * 1024;
 
-fn seq_lt(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-/// Guest-side view of a flow: the guest's endpoint and the remote endpoint it addressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct FlowKey {
-    pub guest: SocketAddrV4,
-    pub remote: SocketAddrV4,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Guest SYN received, host connect in progress.
-    Connecting,
-    /// Host connected, SYN-ACK sent, waiting for the guest's ACK.
-    SynReceived,
-    /// hostfwd: host connection accepted, SYN sent to the guest.
-    SynSent,
-    /// Data flows.
-    Established,
-}
-
-#[derive(Debug)]
-struct Flow {
-    key: FlowKey,
-    stream: TcpStream,
-    host: SocketAddr,
-    state: State,
-    hostfwd: bool,
-    // Guest to host.
-    rcv_nxt: u32,
-    to_host: VecDeque<u8>,
-    guest_fin: bool,
-    host_shut: bool,
-    // Host to guest: `to_guest[0]` is sequence number `snd_una` once the SYN is acked.
-    iss: u32,
-    snd_una: u32,
-    snd_nxt: u32,
-    snd_max: u32,
-    to_guest: VecDeque<u8>,
-    host_eof: bool,
-    fin_acked: bool,
-    snd_wnd: u32,
-    peer_ws: u8,
-    our_ws: u8,
-    mss: usize,
-    // Timers.
-    rto: Duration,
-    retries: u32,
-    timer: Option<Instant>,
-    dupacks: u8,
-    ack_due: bool,
-    last_adv: u32,
-    /// Right edge of the window last advertised (sequence number).
-    adv_edge: u32,
-    ack_queued: bool,
-    interest: (bool, bool),
-    registered: bool,
-}
-
-impl Flow {
-    /// A flow in `state` with empty buffers and fresh timers; callers set the rest.
-    fn new(key: FlowKey, stream: TcpStream, host: SocketAddr, state: State) -> Flow {
-        Flow {
-            key,
-            stream,
-            host,
-            state,
-            hostfwd: state == State::SynSent,
-            rcv_nxt: 0,
-            to_host: VecDeque::new(),
-            guest_fin: false,
-            host_shut: false,
-            iss: 0,
-            snd_una: 0,
-            snd_nxt: 0,
-            snd_max: 0,
-            to_guest: VecDeque::new(),
-            host_eof: false,
-            fin_acked: false,
-            snd_wnd: 0,
-            peer_ws: 0,
-            our_ws: 0,
-            mss: 536,
-            rto: RTO_MIN,
-            retries: 0,
-            timer: None,
-            dupacks: 0,
-            ack_due: false,
-            last_adv: 0,
-            adv_edge: 0,
-            ack_queued: false,
-            interest: (false, false),
-            registered: false,
-        }
-    }
-
-    fn window(&self, cap: usize) -> u32 {
-        cap.saturating_sub(self.to_host.len()) as u32
-    }
-
-    /// Bytes sent and not yet acknowledged (the FIN excluded).
-    fn inflight(&self) -> usize {
-        (self.snd_nxt.wrapping_sub(self.snd_una) as usize).min(self.to_guest.len())
-    }
-
-    fn fin_sent(&self) -> bool {
-        self.fin_acked
-            || (self.host_eof
-                && self.snd_nxt.wrapping_sub(self.snd_una) as usize > self.to_guest.len())
-    }
-
-    fn done(&self) -> bool {
-        self.guest_fin && self.host_shut && self.fin_acked
-    }
-}
-
 /// The TCP half of the NAT: flows, hostfwd listeners, timers.
 #[derive(Debug, Default)]
 pub(crate) struct TcpNat {
@@ -176,6 +64,7 @@ pub(crate) struct TcpNat {
     isn: u32,
     /// Connections refused for lack of resources.
     pub refused: u64,
+    reaper: Reaper,
 }
 
 impl TcpNat {
@@ -189,24 +78,6 @@ impl TcpNat {
         let t = now.elapsed().as_nanos() as u32;
         self.isn = self.isn.wrapping_add(0x0105_9a3b).wrapping_add(t);
         self.isn
-    }
-
-    /// Adds a hostfwd listener.
-    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
-        let l = std::net::TcpListener::bind(host)?;
-        l.set_nonblocking(true)?;
-        let token = TOKEN_LISTEN | self.listeners.len() as u64;
-        cx.poller.add(l.as_raw_fd(), token, true, false)?;
-        self.listeners.push((l, guest));
-        Ok(())
-    }
-
-    /// The local addresses of the hostfwd listeners (useful when port 0 was asked).
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|(l, _)| l.local_addr().ok())
-            .collect()
     }
 
     /// Handles a TCP segment from the guest.
@@ -260,6 +131,9 @@ impl TcpNat {
     }
 
     fn open(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr) -> Verdict {
+        if let Some(fwd) = cx.cfg.guestfwd.iter().find(|g| g.addr == key.remote) {
+            return self.open_cmd(cx, key, seg, &fwd.command.clone());
+        }
         if cx.cfg.restrict {
             log::debug!("user: restrict=on refuses TCP to {}", key.remote);
             reset_for(cx, &key, seg);
@@ -285,15 +159,8 @@ impl TcpNat {
             }
         };
         sock::set_keepalive(&stream);
-        let peer_ws = seg.window_scale;
-        let mut flow = Flow::new(key, stream, target, State::Connecting);
-        flow.rcv_nxt = (seg.seq_number.0 as u32).wrapping_add(1);
-        flow.snd_wnd = u32::from(seg.window_len);
-        flow.peer_ws = peer_ws.unwrap_or(0).min(14);
-        if peer_ws.is_some() {
-            flow.our_ws = scale_for(cx.cfg.limits.tcp_buffer);
-        }
-        flow.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+        let cap = cx.cfg.limits.tcp_buffer;
+        let mut flow = Flow::from_guest_syn(key, HostStream::Tcp(stream), target, seg, cap);
         flow.timer = Some(cx.now + cx.cfg.limits.tcp_connect);
         let id = self.insert(flow);
         let f = self.flows[id].as_mut().expect("just inserted");
@@ -305,6 +172,32 @@ impl TcpNat {
         if connected {
             self.connected(cx, id);
         }
+        Verdict::Handled
+    }
+
+    /// A guest connection to a guestfwd address: the command serves it, and the
+    /// connection is established at once (allowed under restrict=on, as in libslirp).
+    fn open_cmd(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr, command: &str) -> Verdict {
+        if cx.flows >= cx.cfg.limits.max_flows {
+            self.refused += 1;
+            reset_for(cx, &key, seg);
+            return Verdict::Refused;
+        }
+        let (stream, child) = match guestfwd::spawn(command) {
+            Ok(x) => x,
+            Err(e) => {
+                log::debug!("user: guestfwd command '{command}' failed to start: {e}");
+                reset_for(cx, &key, seg);
+                return Verdict::Refused;
+            }
+        };
+        let host = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let cap = cx.cfg.limits.tcp_buffer;
+        let mut flow = Flow::from_guest_syn(key, stream, host, seg, cap);
+        flow.child = Some(child);
+        let id = self.insert(flow);
+        self.connected(cx, id);
+        cx.flows += 1;
         Verdict::Handled
     }
 
@@ -328,6 +221,10 @@ impl TcpNat {
         if let Some(f) = self.flows.get_mut(id).and_then(Option::take) {
             if f.registered {
                 cx.poller.remove(f.stream.as_raw_fd());
+            }
+            if let Some(child) = f.child {
+                drop(f.stream);
+                self.reaper.adopt(child);
             }
             self.index.remove(&f.key);
             self.free.push(id);
@@ -365,7 +262,7 @@ impl TcpNat {
             };
             if acceptable {
                 log::debug!("user: guest reset TCP flow {:?}", f.key);
-                sock::set_linger_zero(&f.stream);
+                f.stream.reset_on_close();
                 self.remove(cx, id);
             }
             return;
@@ -441,16 +338,21 @@ impl TcpNat {
         let batch_full = self.flows[id]
             .as_ref()
             .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
+        // Otherwise the data waits for flush_all at the end of the burst, which writes
+        // it before the ACK (on_data made one due) goes out.
         if push || batch_full {
             self.write_host(cx, id);
-        } else if let Some(f) = self.flows[id].as_mut() {
-            // Written by flush_all at the end of the burst, before the ACK goes out.
-            f.ack_due = true;
         }
         self.send_guest(cx, id, usize::MAX);
-        let Some(f) = self.flows[id].as_ref() else {
+        let cap = cx.cfg.limits.tcp_buffer;
+        let Some(f) = self.flows[id].as_mut() else {
             return;
         };
+        // An ACK may have made room towards the guest: read from the host again.
+        if f.state == State::Established && !f.interest.0 && f.to_guest.len() < cap && !f.host_eof {
+            let write = f.interest.1;
+            set_interest(cx, id, f, true, write);
+        }
         if f.done() {
             self.remove(cx, id);
         } else {
@@ -499,7 +401,7 @@ impl TcpNat {
             }
         }
         if f.to_host.is_empty() && f.guest_fin && !f.host_shut {
-            let _ = f.stream.shutdown(Shutdown::Write);
+            f.stream.shutdown_write();
             f.host_shut = true;
         }
         // Tell the guest the window opened when it had shrunk below two segments.
@@ -679,55 +581,6 @@ impl TcpNat {
         self.queue_ack(slot);
     }
 
-    fn accept(&mut self, cx: &mut Ctx, idx: usize) {
-        for _ in 0..16 {
-            let Some((l, guest)) = self.listeners.get(idx) else {
-                return;
-            };
-            let guest = *guest;
-            let (stream, peer) = match l.accept() {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    log::debug!("user: hostfwd accept failed: {e}");
-                    return;
-                }
-            };
-            let src = match peer.ip() {
-                IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => a,
-                // The host itself appears as the gateway, as in libslirp.
-                _ => cx.cfg.host,
-            };
-            let key = FlowKey {
-                guest,
-                remote: SocketAddrV4::new(src, peer.port()),
-            };
-            if cx.flows >= cx.cfg.limits.max_flows || self.index.contains_key(&key) {
-                log::debug!("user: hostfwd connection from {peer} refused (flow limit)");
-                self.refused += 1;
-                continue;
-            }
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            sock::set_keepalive(&stream);
-            let iss = self.next_iss(cx.now);
-            let cap = cx.cfg.limits.tcp_buffer;
-            let mut flow = Flow::new(key, stream, peer, State::SynSent);
-            flow.iss = iss;
-            flow.snd_una = iss;
-            flow.snd_nxt = iss.wrapping_add(1);
-            flow.snd_max = flow.snd_nxt;
-            flow.our_ws = scale_for(cap);
-            flow.timer = Some(cx.now + RTO_MIN);
-            let id = self.insert(flow);
-            let f = self.flows[id].as_mut().expect("just inserted");
-            emit_syn(cx, f, cap);
-            cx.flows += 1;
-        }
-    }
-
     /// The earliest timer of any flow.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.flows.iter().flatten().filter_map(|f| f.timer).min()
@@ -735,6 +588,7 @@ impl TcpNat {
 
     /// Fires due timers: retransmission, zero-window probes, SYN retries, connect timeout.
     pub fn timers(&mut self, cx: &mut Ctx) {
+        self.reaper.reap();
         let cap = cx.cfg.limits.tcp_buffer;
         for id in 0..self.flows.len() {
             let Some(f) = self.flows[id].as_mut() else {
@@ -827,264 +681,9 @@ impl TcpNat {
     }
 }
 
-/// The smallest window scale that lets a `cap`-byte buffer be advertised whole.
-fn scale_for(cap: usize) -> u8 {
-    let mut s = 0u8;
-    while s < 14 && (65535usize << s) < cap {
-        s += 1;
-    }
-    s
-}
-
-/// Watches the flow's socket for what it can make progress on. A socket with nothing to
-/// wait for leaves the epoll set, so a peer's hang-up cannot make it spin; false when
-/// epoll refused.
-fn set_interest(cx: &Ctx, id: usize, f: &mut Flow, read: bool, write: bool) -> bool {
-    let want = read || write;
-    if f.interest == (read, write) && f.registered == want {
-        return true;
-    }
-    let fd = f.stream.as_raw_fd();
-    let token = TOKEN_FLOW | id as u64;
-    let r = if !want {
-        cx.poller.remove(fd);
-        Ok(())
-    } else if f.registered {
-        cx.poller.modify(fd, token, read, write)
-    } else {
-        cx.poller.add(fd, token, read, write)
-    };
-    match r {
-        Ok(()) => {
-            f.interest = (read, write);
-            f.registered = want;
-            true
-        }
-        Err(e) => {
-            log::debug!("user: epoll refused a TCP socket: {e}");
-            false
-        }
-    }
-}
-
-fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
-    let Some(ack) = seg.ack_number.map(|a| a.0 as u32) else {
-        return;
-    };
-    let acked = ack.wrapping_sub(f.snd_una);
-    let outstanding = f.snd_max.wrapping_sub(f.snd_una);
-    let new_wnd = u32::from(seg.window_len) << f.peer_ws;
-    if acked as i32 > 0 && acked <= outstanding {
-        let data_len = f.to_guest.len() as u32;
-        f.to_guest.drain(..acked.min(data_len) as usize);
-        if f.host_eof && acked == data_len + 1 {
-            f.fin_acked = true;
-        }
-        f.snd_una = ack;
-        if seq_lt(f.snd_nxt, ack) {
-            f.snd_nxt = ack;
-        }
-        f.retries = 0;
-        f.rto = RTO_MIN;
-        f.dupacks = 0;
-        f.timer = (f.snd_una != f.snd_max).then_some(cx.now + f.rto);
-    } else if acked == 0
-        && seg.payload.is_empty()
-        && seg.control != TcpControl::Fin
-        && f.snd_una != f.snd_max
-        && new_wnd == f.snd_wnd
-    {
-        f.dupacks = f.dupacks.saturating_add(1);
-        if f.dupacks == 3 {
-            // Fast retransmit of the segment the guest is missing.
-            let n = f.to_guest.len().min(f.mss);
-            let payload: Vec<u8> = f.to_guest.range(..n).copied().collect();
-            let cap = cx.cfg.limits.tcp_buffer;
-            emit(cx, f, TcpControl::Psh, f.snd_una, &payload, cap);
-        }
-    }
-    if !seq_lt(ack, f.snd_una) {
-        f.snd_wnd = new_wnd;
-    }
-}
-
-fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
-    let fin = seg.control == TcpControl::Fin;
-    if seg.payload.is_empty() && !fin {
-        return;
-    }
-    f.ack_due = true;
-    let seq = seg.seq_number.0 as u32;
-    let off = f.rcv_nxt.wrapping_sub(seq);
-    if off as i32 > 0 && off as usize > seg.payload.len() || (off as i32) < 0 || f.guest_fin {
-        // Old duplicate, a segment beyond a hole, or data after the FIN: only ACK.
-        return;
-    }
-    let data = &seg.payload[off as usize..];
-    let take = data.len().min(f.window(cap) as usize);
-    f.to_host.extend(&data[..take]);
-    f.rcv_nxt = f.rcv_nxt.wrapping_add(take as u32);
-    if fin && take == data.len() {
-        f.rcv_nxt = f.rcv_nxt.wrapping_add(1);
-        f.guest_fin = true;
-    }
-}
-
-/// Emits a segment of flow `f` carrying the current ACK and window.
-fn emit(cx: &mut Ctx, f: &mut Flow, control: TcpControl, seq: u32, payload: &[u8], cap: usize) {
-    let free = f.window(cap);
-    // Receiver silly-window avoidance (RFC 1122 4.2.3.3): keep the right edge where it
-    // was until it can move by a full segment (or half the buffer); never shrink it.
-    let cur = f.adv_edge.wrapping_sub(f.rcv_nxt);
-    let cur = if (cur as i32) < 0 { 0 } else { cur.min(free) };
-    let step = (f.mss as u32).min(cap as u32 / 2);
-    let wnd = if free.saturating_sub(cur) >= step {
-        free
-    } else {
-        cur
-    };
-    let scaled = (wnd >> f.our_ws).min(65535);
-    f.last_adv = scaled << f.our_ws;
-    f.adv_edge = f.rcv_nxt.wrapping_add(f.last_adv);
-    f.ack_due = false;
-    let repr = TcpRepr {
-        src_port: f.key.remote.port(),
-        dst_port: f.key.guest.port(),
-        control,
-        seq_number: TcpSeqNumber(seq as i32),
-        ack_number: Some(TcpSeqNumber(f.rcv_nxt as i32)),
-        window_len: scaled as u16,
-        window_scale: None,
-        max_seg_size: None,
-        sack_permitted: false,
-        sack_ranges: [None; 3],
-        timestamp: None,
-        payload,
-    };
-    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
-}
-
-/// Emits our SYN (hostfwd) or SYN-ACK (guest-initiated), with MSS and window scale.
-fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
-    let offer_ws = f.hostfwd || f.our_ws > 0;
-    let repr = TcpRepr {
-        src_port: f.key.remote.port(),
-        dst_port: f.key.guest.port(),
-        control: TcpControl::Syn,
-        seq_number: TcpSeqNumber(f.iss as i32),
-        ack_number: (!f.hostfwd).then_some(TcpSeqNumber(f.rcv_nxt as i32)),
-        window_len: f.window(cap).min(65535) as u16,
-        window_scale: offer_ws.then_some(f.our_ws),
-        max_seg_size: Some(OUR_MSS),
-        sack_permitted: false,
-        sack_ranges: [None; 3],
-        timestamp: None,
-        payload: &[],
-    };
-    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
-}
-
-fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) {
-    let repr = TcpRepr {
-        src_port: key.remote.port(),
-        dst_port: key.guest.port(),
-        control: TcpControl::Rst,
-        seq_number: TcpSeqNumber(seq as i32),
-        ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
-        window_len: 0,
-        window_scale: None,
-        max_seg_size: None,
-        sack_permitted: false,
-        sack_ranges: [None; 3],
-        timestamp: None,
-        payload: &[],
-    };
-    cx.out.tcp4(*key.remote.ip(), *key.guest.ip(), &repr);
-}
-
-/// RFC 793's reset for a segment that belongs to no connection.
-fn reset_for(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr) {
-    match seg.ack_number {
-        Some(a) => emit_rst(cx, key, a.0 as u32, None),
-        None => {
-            let len = seg.payload.len() as u32 + seg.control.len() as u32;
-            emit_rst(
-                cx,
-                key,
-                0,
-                Some((seg.seq_number.0 as u32).wrapping_add(len)),
-            )
-        }
-    }
-}
-
-/// A guest SYN whose host connect failed: RST when refused, ICMP when unreachable.
-fn refuse(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr, e: &io::Error) {
-    let reason = match e.raw_os_error() {
-        Some(libc::EHOSTUNREACH) => Some(Icmpv4DstUnreachable::HostUnreachable),
-        Some(libc::ENETUNREACH) => Some(Icmpv4DstUnreachable::NetUnreachable),
-        _ => None,
-    };
-    let Some(reason) = reason else {
-        reset_for(cx, key, seg);
-        return;
-    };
-    // The quoted datagram: the guest's IP header and the first 8 bytes of its TCP header.
-    let mut quoted = [0u8; 8];
-    quoted[0..2].copy_from_slice(&key.guest.port().to_be_bytes());
-    quoted[2..4].copy_from_slice(&key.remote.port().to_be_bytes());
-    quoted[4..8].copy_from_slice(&(seg.seq_number.0 as u32).to_be_bytes());
-    let header = Ipv4Repr {
-        src_addr: *key.guest.ip(),
-        dst_addr: *key.remote.ip(),
-        next_header: IpProtocol::Tcp,
-        payload_len: 20,
-        hop_limit: 64,
-    };
-    let icmp = Icmpv4Repr::DstUnreachable {
-        reason,
-        header,
-        data: &quoted,
-    };
-    cx.out.icmp4(cx.cfg.host, *key.guest.ip(), &icmp);
-}
-
-/// Enough of the guest's SYN to answer it after the flow is gone.
-struct SynInfo {
-    src_port: u16,
-    dst_port: u16,
-    seq: u32,
-}
-
-impl SynInfo {
-    fn as_repr(&self) -> TcpRepr<'static> {
-        TcpRepr {
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            control: TcpControl::Syn,
-            seq_number: TcpSeqNumber(self.seq as i32),
-            ack_number: None,
-            window_len: 0,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: &[],
-        }
-    }
-}
-
-fn syn_repr(f: &Flow) -> SynInfo {
-    SynInfo {
-        src_port: f.key.guest.port(),
-        dst_port: f.key.remote.port(),
-        seq: f.rcv_nxt.wrapping_sub(1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::flow::scale_for;
     use super::*;
 
     #[test]

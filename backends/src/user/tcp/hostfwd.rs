@@ -1,0 +1,81 @@
+//! `hostfwd=tcp:...`: listeners on the host whose connections are opened towards the
+//! guest (our SYN, the guest's SYN-ACK).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+
+use super::super::guestfwd::HostStream;
+use super::super::{sock, Ctx};
+use super::flow::{scale_for, Flow, FlowKey, State};
+use super::segment::emit_syn;
+use super::{TcpNat, RTO_MIN, TOKEN_LISTEN};
+
+impl TcpNat {
+    /// Adds a hostfwd listener.
+    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
+        let l = std::net::TcpListener::bind(host)?;
+        l.set_nonblocking(true)?;
+        let token = TOKEN_LISTEN | self.listeners.len() as u64;
+        cx.poller.add(l.as_raw_fd(), token, true, false)?;
+        self.listeners.push((l, guest));
+        Ok(())
+    }
+
+    /// The local addresses of the hostfwd listeners (useful when port 0 was asked).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    pub(super) fn accept(&mut self, cx: &mut Ctx, idx: usize) {
+        for _ in 0..16 {
+            let Some((l, guest)) = self.listeners.get(idx) else {
+                return;
+            };
+            let guest = *guest;
+            let (stream, peer) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("user: hostfwd accept failed: {e}");
+                    return;
+                }
+            };
+            let src = match peer.ip() {
+                IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => a,
+                // The host itself appears as the gateway, as in libslirp.
+                _ => cx.cfg.host,
+            };
+            let key = FlowKey {
+                guest,
+                remote: SocketAddrV4::new(src, peer.port()),
+            };
+            if cx.flows >= cx.cfg.limits.max_flows || self.index.contains_key(&key) {
+                log::debug!("user: hostfwd connection from {peer} refused (flow limit)");
+                self.refused += 1;
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            sock::set_keepalive(&stream);
+            let iss = self.next_iss(cx.now);
+            let cap = cx.cfg.limits.tcp_buffer;
+            let mut flow = Flow::new(key, HostStream::Tcp(stream), peer, State::SynSent);
+            flow.iss = iss;
+            flow.snd_una = iss;
+            flow.snd_nxt = iss.wrapping_add(1);
+            flow.snd_max = flow.snd_nxt;
+            flow.our_ws = scale_for(cap);
+            flow.timer = Some(cx.now + RTO_MIN);
+            let id = self.insert(flow);
+            let f = self.flows[id].as_mut().expect("just inserted");
+            emit_syn(cx, f, cap);
+            cx.flows += 1;
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Segments the NAT sends the guest: data/ACK, SYN or SYN-ACK, RST, and the answers to
+//! a connection the host refused.
+
+use std::io;
+
+use smoltcp::wire::{
+    Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
+};
+
+use super::super::Ctx;
+use super::flow::{Flow, FlowKey};
+use super::OUR_MSS;
+
+/// Emits a segment of flow `f` carrying the current ACK and window.
+pub(super) fn emit(
+    cx: &mut Ctx,
+    f: &mut Flow,
+    control: TcpControl,
+    seq: u32,
+    payload: &[u8],
+    cap: usize,
+) {
+    let free = f.window(cap);
+    // Receiver silly-window avoidance (RFC 1122 4.2.3.3): keep the right edge where it
+    // was until it can move by a full segment (or half the buffer); never shrink it.
+    let cur = f.adv_edge.wrapping_sub(f.rcv_nxt);
+    let cur = if (cur as i32) < 0 { 0 } else { cur.min(free) };
+    let step = (f.mss as u32).min(cap as u32 / 2);
+    let wnd = if free.saturating_sub(cur) >= step {
+        free
+    } else {
+        cur
+    };
+    let scaled = (wnd >> f.our_ws).min(65535);
+    f.last_adv = scaled << f.our_ws;
+    f.adv_edge = f.rcv_nxt.wrapping_add(f.last_adv);
+    f.ack_due = false;
+    let repr = TcpRepr {
+        src_port: f.key.remote.port(),
+        dst_port: f.key.guest.port(),
+        control,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: Some(TcpSeqNumber(f.rcv_nxt as i32)),
+        window_len: scaled as u16,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload,
+    };
+    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+}
+
+/// Emits our SYN (hostfwd) or SYN-ACK (guest-initiated), with MSS and window scale.
+pub(super) fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
+    let offer_ws = f.hostfwd || f.our_ws > 0;
+    let repr = TcpRepr {
+        src_port: f.key.remote.port(),
+        dst_port: f.key.guest.port(),
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(f.iss as i32),
+        ack_number: (!f.hostfwd).then_some(TcpSeqNumber(f.rcv_nxt as i32)),
+        window_len: f.window(cap).min(65535) as u16,
+        window_scale: offer_ws.then_some(f.our_ws),
+        max_seg_size: Some(OUR_MSS),
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+}
+
+/// A segment without options, window or payload.
+fn bare(ports: (u16, u16), control: TcpControl, seq: u32, ack: Option<u32>) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: ports.0,
+        dst_port: ports.1,
+        control,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
+        window_len: 0,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    }
+}
+
+pub(super) fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) {
+    let repr = bare(
+        (key.remote.port(), key.guest.port()),
+        TcpControl::Rst,
+        seq,
+        ack,
+    );
+    cx.out.tcp4(*key.remote.ip(), *key.guest.ip(), &repr);
+}
+
+/// RFC 793's reset for a segment that belongs to no connection.
+pub(super) fn reset_for(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr) {
+    match seg.ack_number {
+        Some(a) => emit_rst(cx, key, a.0 as u32, None),
+        None => {
+            let len = seg.payload.len() as u32 + seg.control.len() as u32;
+            emit_rst(
+                cx,
+                key,
+                0,
+                Some((seg.seq_number.0 as u32).wrapping_add(len)),
+            )
+        }
+    }
+}
+
+/// A guest SYN whose host connect failed: RST when refused, ICMP when unreachable.
+pub(super) fn refuse(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr, e: &io::Error) {
+    let reason = match e.raw_os_error() {
+        Some(libc::EHOSTUNREACH) => Some(Icmpv4DstUnreachable::HostUnreachable),
+        Some(libc::ENETUNREACH) => Some(Icmpv4DstUnreachable::NetUnreachable),
+        _ => None,
+    };
+    let Some(reason) = reason else {
+        reset_for(cx, key, seg);
+        return;
+    };
+    // The quoted datagram: the guest's IP header and the first 8 bytes of its TCP header.
+    let mut quoted = [0u8; 8];
+    quoted[0..2].copy_from_slice(&key.guest.port().to_be_bytes());
+    quoted[2..4].copy_from_slice(&key.remote.port().to_be_bytes());
+    quoted[4..8].copy_from_slice(&(seg.seq_number.0 as u32).to_be_bytes());
+    let header = Ipv4Repr {
+        src_addr: *key.guest.ip(),
+        dst_addr: *key.remote.ip(),
+        next_header: IpProtocol::Tcp,
+        payload_len: 20,
+        hop_limit: 64,
+    };
+    let icmp = Icmpv4Repr::DstUnreachable {
+        reason,
+        header,
+        data: &quoted,
+    };
+    cx.out.icmp4(cx.cfg.host, *key.guest.ip(), &icmp);
+}
+
+/// Enough of the guest's SYN to answer it after the flow is gone.
+pub(super) struct SynInfo {
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+}
+
+impl SynInfo {
+    pub(super) fn as_repr(&self) -> TcpRepr<'static> {
+        bare(
+            (self.src_port, self.dst_port),
+            TcpControl::Syn,
+            self.seq,
+            None,
+        )
+    }
+}
+
+pub(super) fn syn_repr(f: &Flow) -> SynInfo {
+    SynInfo {
+        src_port: f.key.guest.port(),
+        dst_port: f.key.remote.port(),
+        seq: f.rcv_nxt.wrapping_sub(1),
+    }
+}

@@ -1,0 +1,147 @@
+//! Hostile guest frames: random bytes and random corruptions of valid frames of every
+//! protocol the user network parses. Nothing may panic, every frame must be accounted
+//! for, and whatever the network answers must itself be well formed.
+//!
+//! restrict=on keeps every mutated destination away from the host network.
+#![cfg(feature = "user")]
+
+mod user_util;
+
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+use smoltcp::wire::*;
+use user_util::*;
+use vm_nic_backends::user::{UserConfig, UserNet};
+use vm_nic_backends::NetBackend;
+
+fn seeds() -> Vec<Vec<u8>> {
+    let mut g = GuestTcp::new(1234, (GW, 80));
+    let dhcp = {
+        let repr = DhcpRepr {
+            message_type: DhcpMessageType::Discover,
+            transaction_id: 1,
+            secs: 0,
+            client_hardware_address: GUEST_MAC,
+            client_ip: Ipv4Addr::UNSPECIFIED,
+            your_ip: Ipv4Addr::UNSPECIFIED,
+            server_ip: Ipv4Addr::UNSPECIFIED,
+            router: None,
+            subnet_mask: None,
+            relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+            broadcast: false,
+            requested_ip: Some(GUEST_IP),
+            client_identifier: None,
+            server_identifier: None,
+            parameter_request_list: Some(&[1, 3, 6]),
+            dns_servers: None,
+            max_size: None,
+            lease_duration: None,
+            renew_duration: None,
+            rebind_duration: None,
+            additional_options: &[],
+        };
+        let mut p = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut DhcpPacket::new_unchecked(&mut p[..]))
+            .unwrap();
+        udp((Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &p)
+    };
+    let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr: HOST_V6,
+        lladdr: Some(GUEST_MAC.into()),
+    });
+    let rs = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: None });
+    vec![
+        arp_request(GUEST_IP, GW),
+        dhcp,
+        icmp_echo(GW, 1, 1, b"hello"),
+        g.syn(),
+        g.data(b"payload"),
+        udp((GUEST_IP, 5000), (GW, 69), b"\x00\x01file\x00octet\x00"),
+        udp((GUEST_IP, 5000), (DNS, 53), b"\x12\x34\x01\x00\x00\x01"),
+        icmp6_frame(GUEST_V6, HOST_V6, 255, &ns),
+        icmp6_frame(GUEST_LL, HOST_V6, 255, &rs),
+    ]
+}
+
+fn restricted() -> UserNet {
+    UserNet::new(UserConfig {
+        restrict: true,
+        ..UserConfig::default()
+    })
+    .unwrap()
+}
+
+/// Every frame the network emits parses, with correct checksums.
+fn check_output(n: &mut UserNet) {
+    for f in drain(n) {
+        assert!(f.len() >= 60 && f.len() <= vm_nic_backends::MAX_FRAME_LEN);
+        let e = EthernetFrame::new_checked(&f[..]).unwrap();
+        match e.ethertype() {
+            EthernetProtocol::Ipv4 => {
+                let ip = parse_ip4(&f).unwrap();
+                if ip.proto == IpProtocol::Udp {
+                    parse_udp(&ip);
+                } else if ip.proto == IpProtocol::Tcp {
+                    parse_tcp(&f).unwrap();
+                }
+            }
+            EthernetProtocol::Arp => {
+                ArpRepr::parse(&ArpPacket::new_checked(e.payload()).unwrap()).unwrap();
+            }
+            EthernetProtocol::Ipv6 => {
+                let (src, dst, proto, payload, _) = parse_ip6(&f).unwrap();
+                if proto == IpProtocol::Icmpv6 {
+                    let p = Icmpv6Packet::new_checked(&payload[..]).unwrap();
+                    assert!(p.verify_checksum(&src, &dst));
+                }
+            }
+            other => panic!("unexpected ethertype {other}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_bytes_never_panic(frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..1600), 1..8)) {
+        let mut n = restricted();
+        for f in &frames {
+            n.send(f).unwrap();
+        }
+        check_output(&mut n);
+        prop_assert_eq!(n.counters().sent_frames, frames.len() as u64);
+    }
+
+    #[test]
+    fn corrupted_valid_frames_never_panic(
+        which in 0usize..9,
+        flips in prop::collection::vec((0usize..2000, any::<u8>()), 1..6),
+        cut in 0usize..2000,
+    ) {
+        let mut n = restricted();
+        let mut f = seeds()[which].clone();
+        for (pos, val) in flips {
+            let len = f.len();
+            f[pos % len] ^= val;
+        }
+        let keep = if cut < f.len() { f.len() - cut % 64 } else { f.len() };
+        f.truncate(keep);
+        n.send(&f).unwrap();
+        n.poll(std::time::Instant::now()).unwrap();
+        check_output(&mut n);
+        let s = n.stats();
+        prop_assert!(s.malformed + s.ignored + s.refused + s.fragments <= 1);
+    }
+}
+
+#[test]
+fn valid_seeds_are_not_counted_as_malformed() {
+    let mut n = restricted();
+    for f in seeds() {
+        n.send(&f).unwrap();
+    }
+    check_output(&mut n);
+    assert_eq!(n.stats().malformed, 0);
+}

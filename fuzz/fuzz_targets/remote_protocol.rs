@@ -1,0 +1,12 @@
+//! Fuzz target `remote_protocol`: see `vm_nic::fuzzing::targets` and docs/fuzzing.md.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vm_nic::fuzzing::targets;
+
+fuzz_target!(
+    init: targets::exit_if_unavailable("remote_protocol"),
+    |data: &[u8]| {
+        targets::run_target("remote_protocol", data);
+    }
+);
