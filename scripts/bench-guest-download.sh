@@ -94,7 +94,7 @@ run_one() { # run_one vm-nic|qemu
         "$root/scripts/guest/run.sh" --nic "$nic" --timeout "$timeout" -- \
         -device e1000,netdev=n0 -netdev user,id=n0 2>&1)" || true
     local line bytes t0 t1
-    line="$(echo "$out" | grep -a 'download_bytes=' | tail -n1)"
+    line="$(echo "$out" | grep -a "download_bytes=" | tail -n1 || true)"
     if [ -z "$line" ]; then
         echo "$nic: no download result"
         echo "$out" | tail -n 30 | sed 's/^/    /'
