@@ -14,3 +14,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
+cargo run --quiet --example vmm_event_loop && cargo run --quiet --example vmm_runner   # docs/integrating.md

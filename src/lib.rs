@@ -20,3 +20,4 @@ pub mod options;
 pub mod remote;
 pub mod runner;
 pub mod switch;
+pub mod testkit;

@@ -87,6 +87,27 @@ impl std::ops::AddAssign for Activity {
 const BUDGET: usize = 256;
 
 /// The event loop over a [`Network`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_nic::devices::{Clock, NoIrq};
+/// use vm_nic::network::{Guest, NetworkBuilder};
+/// use vm_nic::options::NetConfig;
+/// use vm_nic::runner::{MonotonicClock, Runner};
+///
+/// let cfg = NetConfig::parse_line("-netdev user,id=n0 -device e1000,netdev=n0").unwrap();
+/// let ram: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+/// let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
+/// let guest = Guest { memory: ram, clock: clock.clone(), irq: Box::new(|_, _| Box::new(NoIrq)) };
+/// let net = NetworkBuilder::new(&cfg).guest(guest).build().unwrap();
+/// let mut runner = Runner::new(net, clock);
+/// // In the VMM's loop: watch runner.poll_fds(), sleep at most runner.next_timeout(),
+/// // then hand over what became readable.
+/// let readable = Vec::new();
+/// let activity = runner.dispatch(&readable);
+/// assert_eq!(activity.frames, 0, "the guest has not enabled the receiver");
+/// ```
 pub struct Runner<M> {
     net: Network<M>,
     clock: Arc<dyn Clock>,

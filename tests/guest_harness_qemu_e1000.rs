@@ -6,7 +6,14 @@ mod guest_support;
 
 #[test]
 fn harness_boots_and_reports_on_qemus_own_e1000() {
-    let run = guest_support::boot_on("qemu", "e1000", true);
+    let run = guest_support::boot_on(
+        "qemu",
+        "e1000",
+        guest_support::Steps {
+            ethtool: true,
+            download_kib: 256,
+        },
+    );
     guest_support::assert_network_up(&run, "e1000");
     run.expect("server", "none");
     run.expect("dhcp_dns", "10.0.2.3");

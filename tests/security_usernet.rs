@@ -52,9 +52,14 @@ fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 
 /// An IPv4 packet with a valid header checksum; `frag` is the flags/offset word.
 fn ipv4(dst: [u8; 4], proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
+    ipv4_id(dst, proto, 1, frag, payload)
+}
+
+/// [`ipv4`] with an explicit identification field.
+fn ipv4_id(dst: [u8; 4], proto: u8, id: u16, frag: u16, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x45, 0];
     h.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-    h.extend_from_slice(&[0, 1]);
+    h.extend_from_slice(&id.to_be_bytes());
     h.extend_from_slice(&frag.to_be_bytes());
     h.extend_from_slice(&[64, proto, 0, 0]);
     h.extend_from_slice(&GUEST_IP);
@@ -90,9 +95,11 @@ fn drain(net: &mut UserNet) -> Vec<Vec<u8>> {
 
 /// CVE-2019-14378, CVE-2019-15890, CVE-2020-1983, CVE-2018-11806: libslirp's IPv4
 /// reassembly (`ip_reass`, `m_cat`) overflowed or used freed memory on crafted fragments.
-/// vm-nic's user network does not reassemble: every fragment is dropped and counted.
+/// vm-nic's reassembly must answer a well-formed fragmented echo exactly once with
+/// exactly its data, and discard a datagram that would exceed 64 KiB, overlapping
+/// fragments, and a flood of incomplete datagrams, answering none of them.
 #[test]
-fn cve_2019_14378_and_reassembly_family_fragments_are_dropped() {
+fn cve_2019_14378_and_reassembly_family_crafted_fragments_are_discarded() {
     let mut net = user_net(None);
     let icmp = {
         let mut p = vec![8, 0, 0, 0, 0, 1, 0, 1];
@@ -101,26 +108,47 @@ fn cve_2019_14378_and_reassembly_family_fragments_are_dropped() {
         p[2..4].copy_from_slice(&c.to_be_bytes());
         p
     };
-    let frags = [
-        ipv4(HOST_IP, 1, 0x2000, &icmp[..1000]),   // MF, offset 0
-        ipv4(HOST_IP, 1, 1000 / 8, &icmp[1000..]), // last fragment
-        ipv4(HOST_IP, 1, 0x2000 | 0x1fff, &icmp[..1000]), // offset at the 64 KiB edge
-        ipv4(HOST_IP, 17, 0x2000, &[0; 8]),        // tiny first fragment
-    ];
-    for f in &frags {
-        net.send(&eth(0x0800, f)).unwrap();
-    }
-    assert_eq!(net.stats().fragments, frags.len() as u64);
-    assert!(drain(&mut net).is_empty(), "nothing answers a fragment");
-    // Control: the same echo unfragmented is answered by the gateway.
-    net.send(&eth(0x0800, &ipv4(HOST_IP, 1, 0, &icmp))).unwrap();
+    const MF: u16 = 0x2000;
+    // Well formed, last fragment first: reassembled and answered once.
+    net.send(&eth(
+        0x0800,
+        &ipv4_id(HOST_IP, 1, 1, 1000 / 8, &icmp[1000..]),
+    ))
+    .unwrap();
+    net.send(&eth(0x0800, &ipv4_id(HOST_IP, 1, 1, MF, &icmp[..1000])))
+        .unwrap();
     let replies = drain(&mut net);
-    assert_eq!(replies.len(), 1, "control echo");
+    assert_eq!(replies.len(), 1, "the fragmented echo is answered once");
     assert_eq!(
         &replies[0][14 + 28..],
         &icmp[8..],
         "echo data returned as sent"
     );
+    let hostile = [
+        // Would end past 65535 bytes (CVE-2019-14378's oversized reassembly).
+        ipv4_id(HOST_IP, 1, 2, MF, &icmp[..1000]),
+        ipv4_id(HOST_IP, 1, 2, 0x1fff, &icmp[..1000]),
+        // Overlapping fragments (the m_cat / use-after-free family).
+        ipv4_id(HOST_IP, 1, 3, MF, &icmp[..1000]),
+        ipv4_id(HOST_IP, 1, 3, 496 / 8, &icmp[496..]),
+        // The same fragment twice, then its end.
+        ipv4_id(HOST_IP, 1, 4, MF, &icmp[..1000]),
+        ipv4_id(HOST_IP, 1, 4, MF, &icmp[..1000]),
+        ipv4_id(HOST_IP, 1, 4, 1000 / 8, &icmp[1000..]),
+    ];
+    for f in &hostile {
+        net.send(&eth(0x0800, f)).unwrap();
+    }
+    for id in 100..400u16 {
+        net.send(&eth(0x0800, &ipv4_id(HOST_IP, 17, id, MF, &[0; 8])))
+            .unwrap();
+    }
+    let got = drain(&mut net);
+    assert!(
+        got.iter().all(|f| f.len() <= 1514 && f[14 + 20] != 0),
+        "an echo reply to a crafted datagram"
+    );
+    assert!(net.stats().fragments >= 2 + hostile.len() as u64);
 }
 
 /// CVE-2020-10756: libslirp's ICMPv6 echo reply read past the request. The reply must

@@ -32,6 +32,18 @@ struct HubInner {
 }
 
 /// A hub: frames entering one port leave through every other port.
+///
+/// ```
+/// use vm_nic_backends::{Hub, NetBackend};
+///
+/// let hub = Hub::new(0);
+/// let (mut a, mut b, mut c) = (hub.add_port(), hub.add_port(), hub.add_port());
+/// a.send(b"frame").unwrap();
+/// let mut buf = [0u8; 64];
+/// assert_eq!(b.recv(&mut buf).unwrap(), Some(5)); // every other port gets it
+/// assert_eq!(c.recv(&mut buf).unwrap(), Some(5));
+/// assert_eq!(a.recv(&mut buf).unwrap(), None); // never back to the sender
+/// ```
 #[derive(Clone, Debug)]
 pub struct Hub {
     inner: Arc<Mutex<HubInner>>,

@@ -21,6 +21,17 @@ struct Shared {
 }
 
 /// One end of an in-memory link (see [`MemoryBackend::pair`]).
+///
+/// ```
+/// use vm_nic_backends::memory::MemoryBackend;
+/// use vm_nic_backends::NetBackend;
+///
+/// let (mut nic_side, mut peer) = MemoryBackend::pair();
+/// nic_side.send(b"to the peer").unwrap();
+/// let mut buf = [0u8; 64];
+/// assert_eq!(peer.recv(&mut buf).unwrap(), Some(11));
+/// assert!(!nic_side.has_pending());
+/// ```
 #[derive(Debug)]
 pub struct MemoryBackend {
     shared: Arc<Mutex<Shared>>,
@@ -109,6 +120,18 @@ struct Recording {
 }
 
 /// A backend that records what the device sends and delivers frames the test injects.
+///
+/// ```
+/// use vm_nic_backends::memory::RecordingBackend;
+/// use vm_nic_backends::NetBackend;
+///
+/// let (mut backend, test) = RecordingBackend::new(); // give `backend` to the device
+/// backend.send(b"transmitted").unwrap();
+/// assert_eq!(test.take_sent(), vec![b"transmitted".to_vec()]);
+/// assert!(test.inject(b"for the device"));
+/// let mut buf = [0u8; 64];
+/// assert_eq!(backend.recv(&mut buf).unwrap(), Some(14));
+/// ```
 #[derive(Debug)]
 pub struct RecordingBackend {
     shared: Arc<Mutex<Recording>>,

@@ -80,6 +80,32 @@ impl<M> std::fmt::Debug for NicConfig<M> {
 }
 
 /// A NIC model. See the [module documentation](self) for the contract.
+///
+/// ```
+/// use std::sync::Arc;
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_nic_backends::{memory::RecordingBackend, MacAddr};
+/// use vm_nic_devices::{models, IrqRecorder, ManualClock, NicConfig, NicDevice};
+///
+/// let ram: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
+/// let (backend, wire) = RecordingBackend::new();
+/// let mut nic = models::create("rtl8139", &[], NicConfig {
+///     mac: MacAddr::QEMU_DEFAULT,
+///     backend: Box::new(backend),
+///     irq: Box::new(IrqRecorder::new()),
+///     clock: Arc::new(ManualClock::new()),
+///     memory: ram.clone(),
+/// })
+/// .unwrap();
+/// nic.config_write(0x04, 2, 0x5); // command: I/O decoding, bus master
+/// // The VMM has decoded the guest's port accesses to BAR 0 + offset.
+/// let frame = [0xffu8; 60];
+/// ram.write_slice(&frame, GuestAddress(0x1000)).unwrap();
+/// nic.bar_write(0, 0x37, 1, 0x0c); // CR: receiver and transmitter on
+/// nic.bar_write(0, 0x20, 4, 0x1000); // TSAD0: buffer address
+/// nic.bar_write(0, 0x10, 4, 60); // TSD0: size with OWN clear: transmit now
+/// assert_eq!(wire.take_sent(), vec![frame.to_vec()]);
+/// ```
 pub trait NicDevice<M: GuestMemory>: Send {
     /// QEMU's model name: `"e1000"`, `"rtl8139"`, `"ne2k_pci"`, ...
     fn model(&self) -> &'static str;

@@ -155,6 +155,22 @@ pub struct BarRegion {
 
 /// Config space of a type-0 function: 256 bytes with per-byte writable and
 /// write-1-to-clear masks.
+///
+/// ```
+/// use vm_nic_devices::pci::{command, reg, BarSpec, PciConfig, PciIds};
+///
+/// let ids = PciIds {
+///     vendor: 0x10ec, device: 0x8029, revision: 0, class: 0x02_00_00,
+///     subsystem_vendor: 0x10ec, subsystem: 0x8029, interrupt_pin: 1,
+/// };
+/// let mut cfg = PciConfig::new(ids, &[Some(BarSpec::io(32))]);
+/// cfg.write(reg::BAR0, 4, u32::MAX); // sizing probe
+/// assert_eq!(cfg.read(reg::BAR0, 4), 0xffff_ffe1); // 32 bytes of I/O space
+/// cfg.write(reg::BAR0, 4, 0xc100);
+/// assert_eq!(cfg.decode(0xc105, true), None, "I/O decoding is still off");
+/// cfg.write(reg::COMMAND, 2, command::IO as u32);
+/// assert_eq!(cfg.decode(0xc105, true), Some((0, 5)));
+/// ```
 #[derive(Clone)]
 pub struct PciConfig {
     data: [u8; 256],

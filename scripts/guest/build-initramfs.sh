@@ -12,7 +12,8 @@ flock 9
 
 out="$cache/initramfs.cpio.gz"
 if [ -f "$out" ] && [ "$out" -nt "$here/init.sh" ] && [ "$out" -nt "$here/udhcpc.script" ] \
-    && [ "$out" -nt "$here/build-initramfs.sh" ] && [ "$out" -nt "$cache/ingredients.ok" ]; then
+    && [ "$out" -nt "$here/build-initramfs.sh" ] && [ "$out" -nt "$cache/ingredients.ok" ] \
+    && ! find "$here" -name 'steps-*.sh' -newer "$out" | grep -q .; then
     echo "$out"
     exit 0
 fi
@@ -27,6 +28,9 @@ mkdir -p "$tree"/{bin,sbin,proc,sys,dev,tmp,lib/modules,lib64,lib/x86_64-linux-g
 cp "$user/bin/busybox" "$tree/bin/busybox"
 install -m 0755 "$here/init.sh" "$tree/init"
 install -m 0755 "$here/udhcpc.script" "$tree/udhcpc.script"
+for steps in "$here"/steps-*.sh; do
+    [ -f "$steps" ] && install -m 0644 "$steps" "$tree/${steps##*/}"
+done
 for m in mii.ko ethernet/8390/8390.ko ethernet/8390/ne2k-pci.ko ethernet/realtek/8139too.ko \
          ethernet/realtek/8139cp.ko ethernet/intel/e1000/e1000.ko; do
     cp "$mods/$m" "$tree/lib/modules/"

@@ -23,11 +23,13 @@ finish() {
 ping_count=5
 run_ethtool=0
 target=10.0.2.2
+wget_url=""
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         vmnic.ping=*) ping_count="${arg#vmnic.ping=}" ;;
         vmnic.ethtool=*) run_ethtool="${arg#vmnic.ethtool=}" ;;
         vmnic.target=*) target="${arg#vmnic.target=}" ;;
+        vmnic.wget=*) wget_url="${arg#vmnic.wget=}" ;;
     esac
 done
 result boot=ok kernel=$(uname -r)
@@ -61,6 +63,14 @@ result "mac=$(cat /sys/class/net/eth0/address)"
 result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
 
 ip link set lo up
+if [ "$run_ethtool" = 1 ]; then
+    # Receive checksum offload: Linux's e1000 offers it but leaves it off by default (it
+    # is only in hw_features); switching it on makes the driver trust the checksum
+    # status the device writes, which the traffic below then exercises.
+    if ethtool -K eth0 rx on >/tmp/e.log 2>&1; then result rx_csum_enable=ok; else result rx_csum_enable=fail; fi
+    # TCP segmentation offload where the driver offers it (8139cp leaves it off).
+    if ethtool -K eth0 tso on >/tmp/e.log 2>&1; then result tso_enable=ok; else result tso_enable=fail; fi
+fi
 if ip link set eth0 up; then result link_up=ok; else result link_up=fail; fi
 # Wait (bounded, 5 s) for carrier: the drivers report it from the PHY/link status.
 i=0
@@ -98,11 +108,33 @@ summary=$(grep 'packets transmitted' /tmp/ping.log)
 rx=$(echo "$summary" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 result "big_ping_rx=${rx:-0}"
 
+if [ -n "$wget_url" ]; then
+    # Bulk TCP through the user network's NAT: fills the receive ring again and again.
+    # Bounded by timeout(1): busybox 1.35's own wget -T crashes in this static build.
+    if timeout 60 wget -q -O /tmp/blob "$wget_url" >/tmp/wget.log 2>&1; then
+        result "wget_bytes=$(wc -c </tmp/blob) wget_md5=$(md5sum /tmp/blob | cut -d' ' -f1) t_wget=$(uptime_s)"
+    else
+        result "wget_bytes=0 t_wget=$(uptime_s)"
+        sed 's/^/VMNIC-LOG /' /tmp/wget.log
+    fi
+    rm -f /tmp/blob
+fi
+
 if [ "$run_ethtool" = 1 ]; then
     if ethtool -i eth0 >/tmp/e.log 2>&1; then
         result "ethtool_driver=$(sed -n 's/^driver: //p' /tmp/e.log)"
     else
         result ethtool_driver=fail
+    fi
+    ethtool -k eth0 >/tmp/e.log 2>&1
+    result "rx_checksumming=$(sed -n 's/^rx-checksumming: \([a-z]*\).*/\1/p' /tmp/e.log)"
+    result "tso=$(sed -n 's/^tcp-segmentation-offload: \([a-z]*\).*/\1/p' /tmp/e.log)"
+    # e1000 counts frames whose checksum the device verified; other drivers have no
+    # such counter.
+    if ethtool -S eth0 >/tmp/e.log 2>&1; then
+        good=$(sed -n 's/^ *rx_csum_offload_good: \([0-9]*\)/\1/p' /tmp/e.log)
+        bad=$(sed -n 's/^ *rx_csum_offload_errors: \([0-9]*\)/\1/p' /tmp/e.log)
+        result "rx_csum_good=${good:-none} rx_csum_errors=${bad:-none}"
     fi
     for opt in k e d; do
         if ethtool -$opt eth0 >/tmp/e.log 2>&1; then
@@ -111,6 +143,9 @@ if [ "$run_ethtool" = 1 ]; then
             result "ethtool_$opt=fail"
             sed 's/^/VMNIC-LOG /' /tmp/e.log
         fi
+        # The station address as the EEPROM dump shows it (its first six bytes).
+        [ "$opt" = e ] && result "eeprom_mac=$(sed -n 's/^0x0000:[[:space:]]*//p' /tmp/e.log |
+            awk '{print $1":"$2":"$3":"$4":"$5":"$6}')"
     done
     # The offline self-test resets the adapter; it runs last.
     ethtool -t eth0 offline >/tmp/t.log 2>&1
@@ -124,6 +159,13 @@ if [ "$run_ethtool" = 1 ]; then
             result "ethtool_$name=$value"
         done
 fi
+
+# Optional step files (scripts/guest/steps-*.sh), each enabled by vmnic.<name>=1.
+for steps in /steps-*.sh; do
+    [ -f "$steps" ] || continue
+    name=${steps#/steps-}; name=${name%.sh}
+    grep -q "vmnic.$name=1" /proc/cmdline && . "$steps"
+done
 
 dmesg | grep -iE 'eth0|e1000|8139|ne2k|8390' | tail -n 30 | sed 's/^/VMNIC-LOG /'
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots the vm-nic test guest once and prints its `VMNIC-RESULT key=value` lines.
 #
-#   run.sh [--nic vm-nic|qemu] [--ping N] [--ethtool] [--timeout SECONDS] [--log FILE] \
+#   run.sh [--nic vm-nic|qemu] [--ping N] [--ethtool] [--wget URL] [--timeout SECONDS] \
+#          [--log FILE] [--append "KERNEL ARGS"] \
 #          -- -device MODEL,netdev=n0[,prop=value] -netdev user,id=n0
 #
 # --nic vm-nic (default): QEMU (TCG, memfd RAM) gets `-device x-pci-proxy-dev` whose socket
@@ -21,15 +22,19 @@ cache="${VMNIC_GUEST_CACHE:-$root/.cache/guest}"
 nic=vm-nic
 ping=5
 ethtool=0
+wget=""
 timeout=60
 log=""
+extra_append=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --nic) nic="$2"; shift 2 ;;
         --ping) ping="$2"; shift 2 ;;
         --ethtool) ethtool=1; shift ;;
+        --wget) wget="$2"; shift 2 ;;
         --timeout) timeout="$2"; shift 2 ;;
         --log) log="$2"; shift 2 ;;
+        --append) extra_append="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -62,7 +67,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool"
+append="console=ttyS0 irqpoll nolapic panic=-1 loglevel=4 vmnic.ping=$ping vmnic.ethtool=$ethtool $extra_append"
+[ -z "$wget" ] || append="$append vmnic.wget=$wget"
 # -icount shift=3,sleep=off: guest time counts instructions (8 ns each) and skips idle
 # periods, instead of following the host clock. Guest timeouts (ethtool's loopback test
 # allows 80 ms for 64 frames) then do not fail because a loaded host descheduled QEMU,
@@ -101,9 +107,13 @@ server_rc=none
 deadline=$(( $(date +%s) + timeout ))
 while kill -0 "$qemu_pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then timed_out=1; break; fi
-    # The server must outlive QEMU: if it stops first the device is gone, so stop the guest.
+    # The server must outlive QEMU: if it stops first the device is gone, so stop the
+    # guest. It also stops as soon as an exiting QEMU closes the socket, so QEMU gets 3 s
+    # to finish exiting before the server's end counts as a death.
     if [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null; then
-        server_rc=died
+        i=0
+        while kill -0 "$qemu_pid" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+        if kill -0 "$qemu_pid" 2>/dev/null; then server_rc=died; else server_rc=exited; fi
         break
     fi
     sleep 0.2
@@ -118,7 +128,15 @@ if [ -n "$server_pid" ] && [ "$server_rc" = none ]; then
 fi
 elapsed=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
 
-if [ -s "$server_log" ]; then head -n 40 "$server_log" | sed 's/^/VMNIC-HOST /'; fi
+# Host-side log (vm-nic and QEMU stderr): its start and its end (the server's summary),
+# or all of it with VMNIC_HOST_LINES=all.
+if [ -s "$server_log" ]; then
+    if [ "${VMNIC_HOST_LINES:-}" = all ] || [ "$(wc -l <"$server_log")" -le 40 ]; then
+        sed 's/^/VMNIC-HOST /' "$server_log"
+    else
+        { head -n 30 "$server_log"; echo "[...]"; tail -n 10 "$server_log"; } | sed 's/^/VMNIC-HOST /'
+    fi
+fi
 tr -d '\r' <"$console" | grep -a '^VMNIC-' || true
 echo "VMNIC-RESULT host_seconds=$elapsed host_timeout=$timed_out server=$server_rc"
 if [ "$server_rc" = died ]; then

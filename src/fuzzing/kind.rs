@@ -63,8 +63,9 @@ pub struct Limits {
 
 /// Descriptors an e1000 ring may have (TDLEN/RDLEN are 20 bits, 16 bytes each).
 const E1000_RING_MAX: u64 = 0x10_0000 / 16;
-/// Descriptors an RTL8139C+ ring may have before the model must stop (1024 per the
-/// RTL8139C+ datasheet; the ring ends at the descriptor with EOR set).
+/// Descriptors an RTL8139C+ ring walk may visit: rings end at the descriptor with EOR
+/// and the chip's ring index is 6 bits (64 descriptors); 1024 is a generous bound that
+/// still catches a walk that never ends.
 const CPLUS_RING_MAX: u64 = 1024;
 /// Bytes one descriptor can move at most in the harness: its length field, clipped by
 /// guest RAM since a buffer must lie inside RAM to be read.
@@ -158,8 +159,8 @@ impl DeviceKind {
     ///   whole ring (2^16 descriptors), each moving at most all of guest RAM.
     /// - RTL8139 (rev 0x10, no C+ mode): TSD's SIZE field is 13 bits (8191 bytes); 4
     ///   transmit descriptors; the receive ring buffer is at most 64 KiB + 16.
-    /// - RTL8139C+: 16-bit descriptor lengths and a 64 KiB transmit buffer; rings of at
-    ///   most 1024 descriptors.
+    /// - RTL8139C+: 16-bit descriptor lengths and a 64 KiB transmit buffer; ring walks
+    ///   bounded generously at 1024 descriptors (the chip's index is 6 bits).
     /// - NE2000: TBCR is 16 bits; no bus mastering at all (remote DMA goes through the
     ///   data port), so guest RAM must never change.
     pub fn limits(self) -> Limits {

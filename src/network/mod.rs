@@ -131,6 +131,27 @@ pub struct Network<M> {
 }
 
 /// Builds a [`Network`] from a [`NetConfig`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_nic::devices::{ManualClock, NoIrq};
+/// use vm_nic::network::{Guest, NetworkBuilder};
+/// use vm_nic::options::NetConfig;
+///
+/// let cfg = NetConfig::parse_line("-nic user,model=rtl8139 -nic user,model=ne2k_pci").unwrap();
+/// let ram: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+/// let net = NetworkBuilder::new(&cfg)
+///     .guest(Guest {
+///         memory: ram,
+///         clock: Arc::new(ManualClock::new()),
+///         irq: Box::new(|_index, _spec| Box::new(NoIrq)),
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(net.nic_count(), 2);
+/// assert_eq!(net.nic(1).unwrap().model(), "ne2k_pci");
+/// ```
 pub struct NetworkBuilder<'a, M> {
     cfg: &'a NetConfig,
     guest: Option<Guest<M>>,
@@ -445,6 +466,27 @@ impl<M: GuestMemory> Network<M> {
     /// The hub with id `id`.
     pub fn hub(&self, id: u32) -> Option<&Hub> {
         self.hubs.iter().find(|h| h.id() == id)
+    }
+
+    /// Takes the network's one NIC out of it, for a caller that drives the NIC itself
+    /// (the `vm-nic remote` server). Refused unless the network is exactly one NIC owning
+    /// its backend: anything else (a hub, a second NIC, a backend with no NIC) needs the
+    /// [`crate::runner::Runner`] to move frames and would silently stop working.
+    pub fn into_only_nic(mut self) -> Result<Box<dyn NicDevice<M>>, String> {
+        if self.nics.len() != 1 {
+            return Err(format!(
+                "exactly one NIC is needed here, the options describe {}",
+                self.nics.len()
+            ));
+        }
+        if !self.hubs.is_empty() || !self.links.is_empty() {
+            return Err(format!(
+                "{} must be connected straight to its -netdev (netdev=ID); hubs, vlan= and \
+                 extra netdevs need `vm-nic run`",
+                self.nics[0].spec.name
+            ));
+        }
+        Ok(self.nics.pop().expect("one NIC").device)
     }
 
     /// The backend with client name `name` that no NIC owns (on a hub, or without

@@ -1,107 +1,21 @@
-//! Interim construction of the served NIC from `-device MODEL,netdev=ID[,mac=..][,k=v]`
-//! and `-netdev TYPE,id=ID[,k=v]`.
-//!
-//! Kept small and isolated on purpose: the project's shared QEMU option parser
-//! (`vm_nic::options` / `vm_nic::network`) replaces [`build_nic`] once it lands. Only what
-//! `vm-nic remote` needs is understood: one `-device`, the `-netdev` it names, QEMU's `,,`
-//! escape for a comma inside a value.
+//! Construction of the served NIC from QEMU-style `-device MODEL,netdev=ID[,mac=..][,k=v]`
+//! and `-netdev TYPE,id=ID[,k=v]` options, through the project's one option parser
+//! ([`crate::options`]) and network builder ([`crate::network`]), so `vm-nic remote`
+//! accepts exactly what `vm-nic run` accepts and reports errors the same way (the
+//! command line with a caret under the offending column).
 
 use std::sync::Arc;
 
 use vm_memory::GuestMemoryMmap;
-use vm_nic_backends::memory::NullBackend;
-use vm_nic_backends::{MacAddr, NetBackend, OptError};
-use vm_nic_devices::{models, Clock, IrqLine, NicConfig, NicDevice};
+use vm_nic_devices::{Clock, IrqLine, NicDevice};
 
-/// `-device` properties that describe placement on QEMU's side, not the model: accepted
-/// and ignored (the proxy device owns the PCI slot).
-const PLACEMENT_PROPS: &[&str] = &[
-    "id",
-    "bus",
-    "addr",
-    "multifunction",
-    "romfile",
-    "rombar",
-    "bootindex",
-];
-
-/// Splits `a,b=c,,d` into `["a", "b=c,d"]` (QEMU's `,,` escapes a comma).
-pub fn split_opts(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ',' if chars.peek() == Some(&',') => {
-                chars.next();
-                cur.push(',');
-            }
-            ',' => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-/// Parses `NAME,k=v,...` into the leading name and the key/value pairs (a bare `k` means
-/// `k=on`, as in QEMU). A leading `driver=`/`type=` may name it instead.
-fn name_and_pairs(s: &str, name_key: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let mut parts = split_opts(s).into_iter();
-    let first = parts.next().unwrap_or_default();
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut name = None;
-    if first.contains('=') {
-        parts = std::iter::once(first)
-            .chain(parts)
-            .collect::<Vec<_>>()
-            .into_iter();
-    } else if !first.is_empty() {
-        name = Some(first);
-    }
-    for p in parts {
-        let (k, v) = match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (p.clone(), "on".to_string()),
-        };
-        if k.is_empty() {
-            return Err(format!("empty option name in '{s}'"));
-        }
-        if k == name_key && name.is_none() {
-            name = Some(v);
-        } else {
-            pairs.push((k, v));
-        }
-    }
-    let name = name.ok_or_else(|| format!("'{s}' does not name a {name_key}"))?;
-    Ok((name, pairs))
-}
-
-fn take(pairs: &mut Vec<(String, String)>, key: &str) -> Option<String> {
-    let mut found = None;
-    pairs.retain(|(k, v)| {
-        if k == key {
-            found = Some(v.clone());
-            false
-        } else {
-            true
-        }
-    });
-    found
-}
-
-/// Opens a `-netdev TYPE,...` backend (the options after the type, without `id`) through
-/// the crate's one backend dispatch, [`crate::network::open_backend`].
-pub fn open_backend(
-    kind: &str,
-    opts: &[(String, String)],
-) -> Result<Box<dyn NetBackend>, OptError> {
-    crate::network::open_backend(kind, opts)
-}
+use crate::network::{Guest, NetworkBuilder};
+use crate::options::NetConfig;
 
 /// Creates the NIC described by `device` (a `-device` argument) connected to the
 /// `-netdev` it names among `netdevs`, with interrupt line `irq`, clock `clock` and guest
-/// memory `memory`.
+/// memory `memory`. Placement properties QEMU's side owns (`bus`, `addr`, `id`, ...) are
+/// accepted and ignored: the proxy device holds the PCI slot.
 pub fn build_nic(
     device: &str,
     netdevs: &[String],
@@ -109,106 +23,76 @@ pub fn build_nic(
     clock: Arc<dyn Clock>,
     memory: GuestMemoryMmap,
 ) -> Result<Box<dyn NicDevice<GuestMemoryMmap>>, String> {
-    let (model, mut props) =
-        name_and_pairs(device, "driver").map_err(|e| format!("-device {e}"))?;
-    let netdev_id = take(&mut props, "netdev");
-    let mac = match take(&mut props, "mac") {
-        Some(m) => m
-            .parse::<MacAddr>()
-            .map_err(|e| format!("-device {model}: mac={m}: {e}"))?,
-        None => MacAddr::QEMU_DEFAULT,
-    };
-    for p in PLACEMENT_PROPS {
-        if let Some(v) = take(&mut props, p) {
-            log::debug!("-device {model}: {p}={v} ignored (the proxy device owns the slot)");
-        }
+    let mut args = vec!["-device".to_string(), device.to_string()];
+    for n in netdevs {
+        args.push("-netdev".to_string());
+        args.push(n.clone());
     }
-    let backend: Box<dyn NetBackend> = match netdev_id {
-        None => {
-            log::warn!("-device {model} has no netdev: the NIC is not connected to a network");
-            Box::new(NullBackend::new())
-        }
-        Some(id) => {
-            let (kind, mut opts) = netdevs
-                .iter()
-                .map(|n| name_and_pairs(n, "type"))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("-netdev {e}"))?
-                .into_iter()
-                .find(|(_, opts)| opts.iter().any(|(k, v)| k == "id" && *v == id))
-                .ok_or_else(|| format!("-device {model}: no -netdev with id={id}"))?;
-            take(&mut opts, "id");
-            open_backend(&kind, &opts).map_err(|e| format!("-netdev {kind},id={id}: {e}"))?
-        }
-    };
-    let cfg = NicConfig {
-        mac,
-        backend,
-        irq,
-        clock,
+    let cfg = NetConfig::parse_args(&args).map_err(|e| e.render())?;
+    for w in &cfg.warnings {
+        log::warn!("{}", w.message);
+    }
+    let mut irq = Some(irq);
+    let guest = Guest {
         memory,
+        clock,
+        irq: Box::new(move |_, _| {
+            irq.take()
+                .unwrap_or_else(|| Box::new(vm_nic_devices::NoIrq))
+        }),
     };
-    models::create(&model, &props, cfg).map_err(|e| format!("-device {model}: {e}"))
+    let net = NetworkBuilder::new(&cfg)
+        .guest(guest)
+        .build()
+        .map_err(|e| e.render())?;
+    net.into_only_nic()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn build(
+        device: &str,
+        netdevs: &[&str],
+    ) -> Result<Box<dyn NicDevice<GuestMemoryMmap>>, String> {
+        let netdevs: Vec<String> = netdevs.iter().map(|s| s.to_string()).collect();
+        let clock: Arc<dyn Clock> = Arc::new(vm_nic_devices::ManualClock::new());
+        build_nic(
+            device,
+            &netdevs,
+            Box::new(vm_nic_devices::NoIrq),
+            clock,
+            GuestMemoryMmap::default(),
+        )
     }
 
     #[test]
-    fn splits_like_qemu() {
-        assert_eq!(split_opts("a,b=c,,d,e"), vec!["a", "b=c,d", "e"]);
-        assert_eq!(
-            name_and_pairs("e1000,netdev=n0,mac=52:54:00:00:00:01", "driver").unwrap(),
-            (
-                "e1000".to_string(),
-                pairs(&[("netdev", "n0"), ("mac", "52:54:00:00:00:01")])
-            )
-        );
-        assert_eq!(
-            name_and_pairs("driver=rtl8139,revision=0x10", "driver").unwrap(),
-            ("rtl8139".to_string(), pairs(&[("revision", "0x10")]))
-        );
-        assert_eq!(
-            name_and_pairs("user,id=n0,restrict", "type").unwrap().1,
-            pairs(&[("id", "n0"), ("restrict", "on")])
-        );
-        assert!(name_and_pairs("netdev=n0", "driver").is_err());
+    fn builds_with_model_props_and_placement_props() {
+        let nic = build(
+            "rtl8139,revision=0x10,netdev=n0,mac=52:54:00:ab:cd:ef,id=nic0,bus=pci.0,addr=0x4",
+            &["user,id=n0"],
+        )
+        .unwrap();
+        assert_eq!(nic.model(), "rtl8139");
+        assert_eq!(nic.mac().to_string(), "52:54:00:ab:cd:ef");
+        assert_eq!(nic.pci().unwrap().read(0x08, 1), 0x10);
+        assert_eq!(nic.backend().kind(), "user");
     }
 
     #[test]
     fn errors_name_what_is_wrong() {
-        let mem = GuestMemoryMmap::default();
-        let clock: Arc<dyn Clock> = Arc::new(vm_nic_devices::ManualClock::new());
-        let e = build_nic(
-            "e1000,netdev=n1",
-            &["user,id=n0".to_string()],
-            Box::new(vm_nic_devices::NoIrq),
-            clock.clone(),
-            mem.clone(),
-        )
-        .err()
-        .unwrap();
-        assert!(e.contains("no -netdev with id=n1"), "{e}");
-        let e = build_nic(
-            "e1000,mac=zz",
-            &[],
-            Box::new(vm_nic_devices::NoIrq),
-            clock.clone(),
-            mem.clone(),
-        )
-        .err()
-        .unwrap();
-        assert!(e.contains("mac=zz"), "{e}");
-        let e = build_nic("pcnet", &[], Box::new(vm_nic_devices::NoIrq), clock, mem)
+        let e = build("e1000,netdev=n1", &["user,id=n0"]).err().unwrap();
+        assert!(e.contains("n1"), "{e}");
+        let e = build("e1000,mac=zz,netdev=n0", &["user,id=n0"])
             .err()
             .unwrap();
+        assert!(e.contains("zz") && e.contains('^'), "{e}");
+        let e = build("pcnet,netdev=n0", &["user,id=n0"]).err().unwrap();
         assert!(e.contains("does not support"), "{e}");
+        let e = build("e1000,netdev=n0", &["user,id=n0", "user,id=n1"])
+            .err()
+            .unwrap();
+        assert!(e.contains("vm-nic run"), "{e}");
     }
 }

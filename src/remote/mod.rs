@@ -178,12 +178,29 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let stats = server.stats();
     let counters = server.nic().backend().counters();
     log::info!(
-        "stopped after {} messages: {} frames received by the guest, {} sent, {} dropped, {} interrupts signalled",
+        "stopped after {} messages: {} frames offered to the NIC ({} filtered, {} dropped by it, \
+         {} waits for a receive buffer), {} sent, {} lost in the backend, {} interrupts signalled",
         stats.messages,
         stats.rx_frames,
+        stats.rx_filtered,
+        stats.rx_dropped,
+        stats.rx_no_buffer,
         counters.sent_frames,
         counters.dropped,
         irq.signals()
+    );
+    log::info!(
+        "at the end the NIC {} take a frame and the backend {} one waiting",
+        if server.nic().can_receive() {
+            "could"
+        } else {
+            "could not"
+        },
+        if server.nic().backend().has_pending() {
+            "had"
+        } else {
+            "had not"
+        },
     );
     result.map(|_| ()).map_err(|e| e.to_string())
 }

@@ -76,6 +76,12 @@ pub struct Stats {
     pub unclaimed: u64,
     /// Frames handed to the NIC.
     pub rx_frames: u64,
+    /// Of those, frames the NIC discarded by its filters ([`RxOutcome::Filtered`]).
+    pub rx_filtered: u64,
+    /// Of those, frames the NIC dropped and counted ([`RxOutcome::Dropped`]).
+    pub rx_dropped: u64,
+    /// Times a frame was held back because the guest had no receive buffer.
+    pub rx_no_buffer: u64,
 }
 
 /// Which descriptors a poll found ready.
@@ -98,6 +104,8 @@ pub struct Server {
     held: Option<usize>,
     /// The NIC said NoBuffer; wait for the guest to touch the device before retrying.
     rx_blocked: bool,
+    /// The backend link state last told to the NIC (models start with the link up).
+    link_up: bool,
     stats: Stats,
 }
 
@@ -143,6 +151,7 @@ impl Server {
             rx_buf: vec![0; MAX_FRAME_LEN],
             held: None,
             rx_blocked: false,
+            link_up: true,
             stats: Stats::default(),
         })
     }
@@ -360,8 +369,14 @@ impl Server {
         !self.rx_blocked && self.nic.can_receive()
     }
 
-    /// Timers, backend work and frame delivery due now.
+    /// Link changes, timers, backend work and frame delivery due now.
     fn service(&mut self) {
+        let up = self.nic.backend().link_up();
+        if up != self.link_up {
+            log::info!("backend link {}", if up { "up" } else { "down" });
+            self.nic.set_link(up);
+            self.link_up = up;
+        }
         let now = self.clock.now_ns();
         if self.nic.next_deadline().is_some_and(|d| d <= now) {
             self.nic.run_timers();
@@ -401,10 +416,16 @@ impl Server {
                 RxOutcome::NoBuffer => {
                     self.held = Some(len);
                     self.rx_blocked = true;
+                    self.stats.rx_no_buffer += 1;
                     return;
                 }
                 outcome => {
                     self.stats.rx_frames += 1;
+                    match outcome {
+                        RxOutcome::Filtered => self.stats.rx_filtered += 1,
+                        RxOutcome::Dropped => self.stats.rx_dropped += 1,
+                        _ => {}
+                    }
                     log::trace!("rx {len} bytes: {outcome:?}");
                 }
             }

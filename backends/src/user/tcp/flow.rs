@@ -11,7 +11,7 @@ use smoltcp::wire::{TcpControl, TcpRepr};
 use super::super::guestfwd::HostStream;
 use super::super::Ctx;
 use super::segment::emit;
-use super::{OUR_MSS, RTO_MIN, TOKEN_FLOW};
+use super::{OUR_MSS, READ_CHUNK, RTO_MIN, TOKEN_FLOW};
 
 pub(super) fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -133,6 +133,14 @@ impl Flow {
         f
     }
 
+    /// True when the flow should read from the host again: established, no EOF yet,
+    /// and room for at least a quarter of the buffer (or a whole read chunk), so a
+    /// draining buffer does not turn into one small read per guest ACK.
+    pub(super) fn wants_host_data(&self, cap: usize) -> bool {
+        let room = cap.saturating_sub(self.to_guest.len());
+        self.state == State::Established && !self.host_eof && room >= (cap / 4).min(READ_CHUNK)
+    }
+
     pub(super) fn window(&self, cap: usize) -> u32 {
         cap.saturating_sub(self.to_host.len()) as u32
     }
@@ -219,17 +227,30 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
         && seg.control != TcpControl::Fin
         && f.snd_una != f.snd_max
         && new_wnd == f.snd_wnd
+        && new_wnd != 0
     {
+        // A duplicate ACK (RFC 5681); answers to zero-window probes are not.
         f.dupacks = f.dupacks.saturating_add(1);
         if f.dupacks == 3 {
             // Fast retransmit of the segment the guest is missing.
-            let n = f.to_guest.len().min(f.mss);
+            let n = f.to_guest.len().min(f.mss).min(new_wnd as usize);
             let payload: Vec<u8> = f.to_guest.range(..n).copied().collect();
             let cap = cx.cfg.limits.tcp_buffer;
             emit(cx, f, TcpControl::Psh, f.snd_una, &payload, cap);
         }
     }
     if !seq_lt(ack, f.snd_una) {
+        if f.snd_wnd == 0 && new_wnd != 0 {
+            // The window reopened: the probes' backoff is over (as Linux's
+            // tcp_ack_probe); send_guest arms a fresh timer for what it sends.
+            f.rto = RTO_MIN;
+            f.retries = 0;
+            if f.snd_una == f.snd_max {
+                f.timer = None;
+            } else {
+                f.timer = Some(cx.now + f.rto);
+            }
+        }
         f.snd_wnd = new_wnd;
         if new_wnd == 0 && acked == 0 {
             // The guest answered a probe with a closed window: it is alive, keep probing.
@@ -240,11 +261,17 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
 
 pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
     let fin = seg.control == TcpControl::Fin;
+    let seq = seg.seq_number.0 as u32;
     if seg.payload.is_empty() && !fin {
+        // A pure ACK is not answered (that would be an ACK of an ACK, which a guest
+        // with data in flight counts as a duplicate); one below rcv_nxt is a window or
+        // keepalive probe and is (RFC 9293 3.10.7.4).
+        if seq != f.rcv_nxt {
+            f.ack_due = true;
+        }
         return;
     }
     f.ack_due = true;
-    let seq = seg.seq_number.0 as u32;
     let off = f.rcv_nxt.wrapping_sub(seq);
     if off as i32 > 0 && off as usize > seg.payload.len() || (off as i32) < 0 || f.guest_fin {
         // Old duplicate, a segment beyond a hole, or data after the FIN: only ACK.

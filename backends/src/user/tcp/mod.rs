@@ -312,6 +312,12 @@ impl TcpNat {
         } else {
             on_ack(cx, f, seg);
             on_data(f, seg, cap);
+            // The ACK may have freed room for host data: watch the socket again
+            // (read_host stopped watching it when the buffer was full).
+            if !f.interest.0 && f.wants_host_data(cap) {
+                let write = f.interest.1;
+                set_interest(cx, id, f, true, write);
+            }
         }
         let push = matches!(seg.control, TcpControl::Psh | TcpControl::Fin);
         self.after_guest_segment(cx, id, push);
@@ -338,8 +344,7 @@ impl TcpNat {
         let batch_full = self.flows[id]
             .as_ref()
             .is_some_and(|f| f.to_host.len() >= WRITE_BATCH);
-        // Otherwise the data waits for flush_all at the end of the burst, which writes
-        // it before the ACK (on_data made one due) goes out.
+        // Otherwise flush_all writes at the end of the burst, before the ACK goes out.
         if push || batch_full {
             self.write_host(cx, id);
         }
@@ -360,10 +365,11 @@ impl TcpNat {
         }
     }
 
-    /// Remembers that flow `id` owes an ACK, once.
+    /// Remembers, once, that flow `id` owes an ACK or has guest data to write: an ACK
+    /// that rode on a data segment leaves the write owed.
     fn queue_ack(&mut self, id: usize) {
         if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
-            if f.ack_due && !f.ack_queued {
+            if (f.ack_due || !f.to_host.is_empty()) && !f.ack_queued {
                 f.ack_queued = true;
                 self.ack_list.push(id);
             }
@@ -516,9 +522,6 @@ impl TcpNat {
         for id in std::mem::take(&mut self.ack_list) {
             if let Some(f) = self.flows.get_mut(id).and_then(Option::as_mut) {
                 f.ack_queued = false;
-                if !f.ack_due {
-                    continue;
-                }
             }
             if self.flows[id]
                 .as_ref()
@@ -598,7 +601,8 @@ impl TcpNat {
                 continue;
             }
             let outstanding = f.snd_una != f.snd_max;
-            let probe = !outstanding && !f.to_guest.is_empty() && f.snd_wnd == 0;
+            // Data waits (sent or not) and the guest's window is closed.
+            let probe = f.state == State::Established && !f.to_guest.is_empty() && f.snd_wnd == 0;
             if f.state == State::Established && !outstanding && !probe {
                 f.timer = None;
                 f.retries = 0;
@@ -624,18 +628,16 @@ impl TcpNat {
                 }
                 State::SynReceived | State::SynSent => emit_syn(cx, f, cap),
                 State::Established => {
-                    // Go back to the oldest unacknowledged byte; one segment, or a
-                    // one-byte probe when the guest's window is closed.
+                    // Go back to the oldest unacknowledged byte: one segment, or with
+                    // the window closed a probe the way Linux sends it, an ACK for
+                    // `snd_una - 1` without data, which the guest must answer with its
+                    // window. A data byte pushed into the closed window would be
+                    // dropped, and the next segment would then start past it.
                     f.snd_nxt = f.snd_una;
-                    let wnd = f.snd_wnd;
-                    if wnd == 0 {
-                        f.snd_wnd = 1;
-                    }
-                    self.send_guest(cx, id, 1);
-                    if let Some(f) = self.flows[id].as_mut() {
-                        if wnd == 0 {
-                            f.snd_wnd = 0;
-                        }
+                    if probe {
+                        emit(cx, f, TcpControl::None, f.snd_una.wrapping_sub(1), &[], cap);
+                    } else {
+                        self.send_guest(cx, id, 1);
                     }
                 }
             }

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# User-mode network benchmark: three stacks in one harness, one run, one machine.
+# A network namespace whose tap is served by
+#   (a) slirp4netns (libslirp)   (b) pasta (passt)   (c) vm-nic switch -netdev user
+# measures, against servers on the host's 127.0.0.1 reached through the stack's gateway
+# address: iperf3 guest->host, host->guest (-R) and 4 parallel streams (-P 4), MTU 1500;
+# ping RTT to the gateway; TCP connections per second (connect + close). Then the peak
+# memory (VmHWM) of vm-nic switch holding 1,000 idle TCP flows.
+#
+#   sudo scripts/bench-usernet.sh [--seconds N] [--out FILE]
+#
+# Needs root (namespaces, taps). Installs slirp4netns, passt and iperf3 with apt-get when
+# missing. Builds vm-nic in release mode (or uses $VMNIC_BIN). Prints a Markdown table
+# (and appends it to FILE with --out). Every process it starts is ended by its PID and
+# every namespace it creates is deleted on exit.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+secs=5
+out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) secs="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        *) echo "bench-usernet.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ "$(id -u)" = 0 ] || { echo "bench-usernet.sh: needs root (namespaces and taps)" >&2; exit 2; }
+for p in slirp4netns:slirp4netns pasta:passt iperf3:iperf3 python3:python3; do
+    command -v "${p%%:*}" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${p#*:}" >&2
+done
+bin="${VMNIC_BIN:-}"
+if [ -z "$bin" ]; then
+    (cd "$root" && cargo build --release --bin vm-nic >&2)
+    bin="$root/target/release/vm-nic"
+fi
+ulimit -n 8192
+
+tag="vb$$"
+work="$(mktemp -d)"
+pids=()
+nss=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    sleep 0.5
+    for p in "${pids[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Host-side servers on 127.0.0.1: iperf3, and a TCP acceptor that closes each connection
+# (for connections per second) or keeps it open (for the idle-flow memory figure).
+iperf_port=$((20000 + $$ % 10000))
+cps_port=$((iperf_port + 1))
+hold_port=$((iperf_port + 2))
+iperf3 -s -B 127.0.0.1 -p "$iperf_port" >"$work/iperf-server.log" 2>&1 &
+pids+=($!)
+cat >"$work/servers.py" <<'EOF'
+import socket, sys, threading, time
+def serve(port, hold):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(4096)
+    kept = []
+    while True:
+        c, _ = s.accept()
+        if hold: kept.append(c)
+        else: c.close()
+threading.Thread(target=serve, args=(int(sys.argv[1]), False), daemon=True).start()
+threading.Thread(target=serve, args=(int(sys.argv[2]), True), daemon=True).start()
+time.sleep(3600)
+EOF
+python3 "$work/servers.py" "$cps_port" "$hold_port" &
+pids+=($!)
+cat >"$work/client.py" <<'EOF'
+import socket, sys, time
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "cps":  # connections per second; refused or failed ones counted apart
+    n, bad, t0 = 0, 0, time.time()
+    while time.time() - t0 < float(sys.argv[4]):
+        try:
+            s = socket.create_connection((host, port), timeout=5); s.close(); n += 1
+        except OSError:
+            bad += 1
+    print("%.0f" % (n / (time.time() - t0)) + (" (%d refused)" % bad if bad else ""))
+else:  # hold N connections open until stdin closes
+    keep = [socket.create_connection((host, port), timeout=10) for _ in range(int(sys.argv[4]))]
+    print(len(keep), flush=True)
+    sys.stdin.read()
+EOF
+sleep 0.5
+
+newns() { ip netns add "$1"; nss+=("$1"); ip -n "$1" link set lo up; }
+
+# measure NS GW NAME: one table row.
+measure() {
+    local ns="$1" gw="$2" name="$3" up down par rtt cps
+    iperf() {
+        ip netns exec "$ns" iperf3 -c "$gw" -p "$iperf_port" -t "$secs" -O 1 -J "$@" |
+            python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.2f" % (j["end"]["sum_received"]["bits_per_second"]/1e9))'
+    }
+    up=$(iperf) || up=fail
+    down=$(iperf -R) || down=fail
+    par=$(iperf -P 4) || par=fail
+    # One warm-up echo (ARP/NDP resolution) before the 20 measured ones.
+    ip netns exec "$ns" busybox ping -c 1 -W 2 "$gw" >/dev/null 2>&1 || true
+    rtt=$(ip netns exec "$ns" busybox ping -c 20 -i 0.1 "$gw" 2>/dev/null |
+        sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p')
+    cps=$(ip netns exec "$ns" python3 "$work/client.py" cps "$gw" "$cps_port" "$secs") || cps=fail
+    echo "| $name | $up | $down | $par | ${rtt:-fail} | $cps |"
+}
+
+rows=()
+# (a) slirp4netns: 10.0.2.100 in the namespace, gateway 10.0.2.2 = host loopback.
+newns "$tag-a"
+slirp4netns --configure --mtu=1500 --netns-type=path "/run/netns/$tag-a" tap0 >"$work/slirp.log" 2>&1 &
+pids+=($!)
+sleep 1.5
+rows+=("$(measure "$tag-a" 10.0.2.2 "slirp4netns $(slirp4netns --version | head -n1 | awk '{print $3}')")")
+
+# (b) pasta: the host's addresses copied in; its gateway maps to the host's loopback.
+# As root it must keep root (--runas 0) to enter the namespace.
+newns "$tag-b"
+gw_b="$(ip route show default | awk '{print $3; exit}')"
+pasta --config-net -q -m 1500 --runas 0 -P "$work/pasta.pid" --netns "/run/netns/$tag-b" >"$work/pasta.log" 2>&1
+pids+=("$(cat "$work/pasta.pid")")
+sleep 1
+rows+=("$(measure "$tag-b" "$gw_b" "pasta ($(dpkg-query -W -f='${Version}' passt 2>/dev/null))")")
+
+# start_vmnic NS: vm-nic switch serving a tap moved into NS (static 10.0.2.15); sets
+# vmnic_pid.
+start_vmnic() {
+    local ns="$1" tap="${1//-/}"
+    "$bin" switch -netdev "tap,id=t0,ifname=$tap,script=no,downscript=no" -netdev user,id=u0 \
+        >"$work/$ns.log" 2>&1 &
+    vmnic_pid=$!
+    pids+=($vmnic_pid)
+    for _ in $(seq 50); do ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.1; done
+    ip link set "$tap" netns "$ns"
+    ip -n "$ns" link set "$tap" up
+    ip -n "$ns" addr add 10.0.2.15/24 dev "$tap"
+    ip -n "$ns" route add default via 10.0.2.2
+    sleep 0.5
+}
+
+# (c) vm-nic switch.
+newns "$tag-c"
+start_vmnic "$tag-c"
+rows+=("$(measure "$tag-c" 10.0.2.2 "vm-nic switch $("$bin" --version | awk '{print $2}')")")
+
+# Peak memory of a fresh vm-nic switch (VmHWM) holding 1,000 idle TCP flows.
+newns "$tag-d"
+start_vmnic "$tag-d"
+status() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$vmnic_pid/status"; }
+hwm0=$(status VmHWM)
+mkfifo "$work/hold"
+ip netns exec "$tag-d" python3 "$work/client.py" hold 10.0.2.2 "$hold_port" 1000 \
+    <"$work/hold" >"$work/hold.out" &
+pids+=($!)
+exec 7>"$work/hold"
+for _ in $(seq 150); do [ -s "$work/hold.out" ] && break; sleep 0.2; done
+flows=$(cat "$work/hold.out" 2>/dev/null || echo 0)
+sleep 1
+hwm1=$(status VmHWM)
+rss1=$(status VmRSS)
+exec 7>&-
+
+{
+    echo "Command: \`sudo scripts/bench-usernet.sh --seconds $secs\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "| stack | guest→host Gbit/s | host→guest Gbit/s | 4 streams Gbit/s | ping RTT ms | TCP conn/s |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "vm-nic switch memory (a fresh process): VmHWM $hwm0 KiB idle, $hwm1 KiB with $flows idle TCP flows open (VmRSS $rss1 KiB)."
+} | tee -a "${out:-/dev/null}"

@@ -1,0 +1,220 @@
+//! One real-guest boot per NIC model that runs every user-network step of issue 8
+//! (scripts/guest/steps-usernet.sh) against peers this test starts on 127.0.0.1: DHCP,
+//! pings of the gateway and the DNS address, a DNS lookup answered by the test's
+//! resolver (`dns-upstream=`), a 64 MiB HTTP download and a 16 MiB upload with SHA-256
+//! sums compared, a host connection to a guest server through `hostfwd`, a TFTP fetch,
+//! and IPv6 (address from the router advertisement, ping of fec0::2). A second, short
+//! boot with `restrict=on` shows the host connection blocked and the forward still open.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::guest_support::{parse_results, GuestRun};
+use crate::usernet_support::{
+    free_port, hostfwd_client, sha256_file, write_blob, DnsResponder, HttpServer, TempDir,
+};
+
+/// Longest one usernet boot may take (the 64 MiB download dominates under TCG).
+pub const BOOT_LIMIT_SECS: u64 = 420;
+/// The download size Done-when asks for.
+pub const DOWNLOAD_BYTES: usize = 64 << 20;
+/// The upload size, MiB.
+pub const UPLOAD_MIB: usize = 16;
+const DNS_NAME: &str = "vmnic-test.example";
+const DNS_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
+const GUEST_FWD_PORT: u16 = 8081;
+
+/// What one boot reported, with what the host side saw.
+pub struct UsernetRun {
+    /// The guest's result lines.
+    pub run: GuestRun,
+    /// SHA-256 of the blob served over HTTP.
+    pub blob_sha: String,
+    /// SHA-256 of the TFTP file.
+    pub tftp_sha: String,
+    /// The token the host sent through hostfwd.
+    pub token: String,
+    /// What the guest server sent back through hostfwd (None: never reached).
+    pub hostfwd_reply: Option<String>,
+    /// Connections the host HTTP server accepted.
+    pub http_connections: usize,
+    /// Bodies the HTTP server received: (length, SHA-256).
+    pub uploads: Vec<(usize, String)>,
+    /// DNS queries the test's resolver answered.
+    pub dns_queries: usize,
+}
+
+/// Boots the guest on `device` (e.g. `rtl8139,revision=0x10`) with every step; with
+/// `restricted`, `restrict=on` and only the DHCP, DNS, blocked-connection and hostfwd steps.
+pub fn boot(device: &str, restricted: bool) -> UsernetRun {
+    boot_bulk_limited(device, restricted, 0)
+}
+
+/// As [`boot`], the guest giving each bulk transfer at most `bulk_timeout` guest seconds
+/// (0: no limit) so that the later steps still run when one stalls.
+pub fn boot_bulk_limited(device: &str, restricted: bool, bulk_timeout: u32) -> UsernetRun {
+    let tag: String = device
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let dir = TempDir::new(&format!("usernet-{tag}-{restricted}"));
+    let blob = dir.0.join("blob");
+    write_blob(
+        &blob,
+        if restricted { 4096 } else { DOWNLOAD_BYTES },
+        0x5eed,
+    );
+    let tftp_dir = dir.0.join("tftp");
+    std::fs::create_dir_all(&tftp_dir).unwrap();
+    write_blob(&tftp_dir.join("boot.bin"), 300_000, 0x7f7f);
+    let blob_sha = sha256_file(&blob);
+    let tftp_sha = sha256_file(&tftp_dir.join("boot.bin"));
+    let http = HttpServer::start(blob);
+    let dns = DnsResponder::start(DNS_NAME, DNS_ADDR);
+    let host_port = free_port();
+    let token = format!("host-token-{}-{tag}", std::process::id());
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = hostfwd_client(
+        host_port,
+        token.clone(),
+        Duration::from_secs(BOOT_LIMIT_SECS),
+        stop.clone(),
+    );
+
+    let netdev = format!(
+        "user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:{GUEST_FWD_PORT},tftp={},dns-upstream=127.0.0.1:{}{}",
+        tftp_dir.display(),
+        dns.port,
+        if restricted { ",restrict=on" } else { "" }
+    );
+    let append = format!(
+        "vmnic.usernet=1 vmnic.http={} vmnic.fwdport={GUEST_FWD_PORT} vmnic.dnsname={DNS_NAME} \
+         vmnic.tftpfile={} vmnic.upmb={UPLOAD_MIB} vmnic.restricted={} vmnic.bulktimeout={bulk_timeout}",
+        http.port,
+        if restricted { "" } else { "boot.bin" },
+        u8::from(restricted)
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/guest/run.sh"))
+        .env("VMNIC_BIN", env!("CARGO_BIN_EXE_vm-nic"))
+        .args(["--nic", "vm-nic", "--ping", "3", "--timeout"])
+        .arg(BOOT_LIMIT_SECS.to_string())
+        .args(["--append", &append, "--", "-device"])
+        .arg(format!("{device},netdev=n0"))
+        .args(["-netdev", &netdev])
+        .output()
+        .expect("scripts/guest/run.sh");
+    stop.store(true, Ordering::Relaxed);
+    let hostfwd_reply = client.join().unwrap();
+    let output = format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = GuestRun {
+        results: parse_results(&output),
+        output,
+    };
+    assert!(out.status.success(), "guest run failed:\n{}", run.output);
+    let uploads = http.uploads.lock().unwrap().clone();
+    UsernetRun {
+        run,
+        blob_sha,
+        tftp_sha,
+        token,
+        hostfwd_reply,
+        http_connections: http.connections.load(Ordering::Relaxed),
+        uploads,
+        dns_queries: dns.queries.load(Ordering::Relaxed),
+    }
+}
+
+impl UsernetRun {
+    /// Echoes the figures worth keeping (shown with `--nocapture`).
+    fn show(&self) {
+        for l in self.run.output.lines() {
+            if l.starts_with("VMNIC-RESULT") {
+                println!("{l}");
+            }
+        }
+    }
+
+    /// The steps every NIC must pass: [`UsernetRun::assert_all_but_bulk`] plus the 64 MiB
+    /// download and the upload with equal checksums.
+    pub fn assert_all(&self, driver: &str) {
+        self.assert_all_but_bulk(driver);
+        self.assert_bulk();
+    }
+
+    /// Driver `driver` bound, the lease, both pings, the DNS answer, hostfwd both ways,
+    /// TFTP, IPv6.
+    pub fn assert_all_but_bulk(&self, driver: &str) {
+        self.show();
+        let r = &self.run;
+        r.expect("host_timeout", "0");
+        r.expect("driver", driver);
+        r.expect("dhcp_ip", "10.0.2.15");
+        r.expect("dhcp_router", "10.0.2.2");
+        r.expect("dhcp_dns", "10.0.2.3");
+        r.expect("ping_target", "10.0.2.2");
+        r.expect("ping_rx", "3");
+        r.expect("ping_dns_rx", "3");
+        r.expect("dns_answer", &DNS_ADDR.to_string());
+        assert!(self.dns_queries >= 1, "the test's resolver saw no query");
+        r.expect("tftp_sha", &self.tftp_sha);
+        assert!(
+            r.get("ipv6_addr").starts_with("fec0::"),
+            "no address from the RA:\n{}",
+            r.output
+        );
+        r.expect("ping6_rx", "3");
+        self.assert_hostfwd();
+        r.expect("done", "1");
+    }
+
+    /// The 64 MiB download and the upload arrived whole (SHA-256 equal on both ends).
+    pub fn assert_bulk(&self) {
+        let r = &self.run;
+        r.expect("download_sha", &self.blob_sha);
+        let (len, sha) = self
+            .uploads
+            .first()
+            .unwrap_or_else(|| panic!("no upload reached the host:\n{}", r.output))
+            .clone();
+        assert_eq!(len.to_string(), r.get("upload_bytes"), "upload length");
+        assert!(len >= UPLOAD_MIB << 20, "upload of {len} bytes");
+        r.expect("upload_sha", &sha);
+        r.expect("upload_reply", &sha);
+    }
+
+    /// The host reached the guest's server through hostfwd: each side got the other's
+    /// message.
+    pub fn assert_hostfwd(&self) {
+        let r = &self.run;
+        r.expect("hostfwd_rx", &self.token);
+        let reply = self.hostfwd_reply.as_deref().unwrap_or("none");
+        assert!(
+            reply.starts_with("guest-greeting-"),
+            "host got {reply:?} through hostfwd:\n{}",
+            r.output
+        );
+    }
+
+    /// The restrict=on boot: lease, DNS, the guest's connection to the host blocked (the
+    /// host server never saw it), the forward still open.
+    pub fn assert_restricted(&self, driver: &str) {
+        self.show();
+        let r = &self.run;
+        r.expect("host_timeout", "0");
+        r.expect("driver", driver);
+        r.expect("dhcp_ip", "10.0.2.15");
+        r.expect("restricted_http", "blocked");
+        assert_eq!(self.http_connections, 0, "restrict=on let a connection out");
+        self.assert_hostfwd();
+        r.expect("done", "1");
+    }
+}
