@@ -27,7 +27,9 @@ pub fn crc32_raw(data: &[u8]) -> u32 {
 
 /// The four FCS bytes in wire order for a frame without FCS.
 pub fn fcs(frame: &[u8]) -> [u8; 4] {
-    (!crc32_raw(frame)).to_le_bytes()
+    // crc32fast uses the carry-less multiply unit where the CPU has one; the table above
+    // stays for the 6-byte multicast hash.
+    crc32fast::hash(frame).to_le_bytes()
 }
 
 /// The multicast filter index of a destination address: the six most significant bits
@@ -40,6 +42,14 @@ pub fn multicast_index(addr: &[u8; 6]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fcs_agrees_with_the_table_crc_at_every_length() {
+        let data: Vec<u8> = (0..1600u32).map(|i| (i * 193 + 7) as u8).collect();
+        for len in (0..130).chain([1513, 1514, 1518, 1600]) {
+            assert_eq!(fcs(&data[..len]), (!crc32_raw(&data[..len])).to_le_bytes());
+        }
+    }
 
     #[test]
     fn check_value_and_hash() {

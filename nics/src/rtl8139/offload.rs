@@ -91,20 +91,19 @@ pub fn parse_ipv4(frame: &[u8]) -> Option<Ipv4> {
     })
 }
 
-/// One's-complement sum of `data` added to `sum` (not folded).
-pub fn sum_bytes(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
-        // Keep the carry folded so the u32 cannot overflow on 64 KiB inputs.
-        if sum > 0xFFFF_0000 {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-    }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add((*last as u32) << 8);
-    }
-    sum
+/// One's-complement sum of `data` added to `sum` (not folded; congruent mod 0xFFFF to
+/// adding every big-endian word, and zero only when that is).
+pub fn sum_bytes(sum: u32, data: &[u8]) -> u32 {
+    // The e1000's loop sums 8-byte words the compiler vectorises; a word-at-a-time loop
+    // with a carry check per word was ~85% of a 64 KiB C+ large send.
+    use crate::e1000::offload;
+    let data_sum = offload::fold(offload::sum_bytes(data, 0)) as u32;
+    let sum = if sum > 0xFFFF_0000 {
+        (sum & 0xFFFF) + (sum >> 16)
+    } else {
+        sum
+    };
+    sum + data_sum
 }
 
 /// Folds and complements a one's-complement sum.
@@ -351,6 +350,37 @@ mod tests {
         fill_ip_checksum(&mut f, &ip);
         fill_l4_checksum(&mut f, &ip);
         f
+    }
+
+    #[test]
+    fn sum_bytes_matches_word_by_word_addition() {
+        let data: Vec<u8> = (0..2000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
+        let word_by_word = |mut s: u64, d: &[u8]| {
+            for pair in d.chunks(2) {
+                s += (pair[0] as u64) << 8 | pair.get(1).copied().unwrap_or(0) as u64;
+            }
+            while s >> 16 != 0 {
+                s = (s & 0xFFFF) + (s >> 16);
+            }
+            !(s as u16)
+        };
+        for len in (0..90).chain([1480, 1999]) {
+            for seed in [0u32, 17, 0xFFFF, 0xFFFF_FFF0] {
+                let d = &data[1..1 + len];
+                assert_eq!(
+                    fold(sum_bytes(seed, d)),
+                    word_by_word(seed as u64, d),
+                    "{len} {seed:#x}"
+                );
+            }
+        }
+        assert_eq!(
+            fold(sum_bytes(0, &[0; 40])),
+            0xFFFF,
+            "an all-zero sum stays zero"
+        );
     }
 
     #[test]
