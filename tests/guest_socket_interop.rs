@@ -1,5 +1,5 @@
 //! Issue 7's guest interop: a Linux guest on stock QEMU's own e1000 (no proxy device),
-//! whose `-netdev socket`/`stream`/`dgram` peer on the loopback is `vm-nic switch` with
+//! whose `-netdev socket` (connect and mcast)/`stream`/`dgram` peer on the loopback is `vm-nic switch` with
 //! `-netdev user`, gets its DHCP lease from vm-nic's user network and pings 10.0.2.2 with
 //! no loss — frames both ways between QEMU's framing and vm-nic's, against the real
 //! program. One guest boot per transport.
@@ -60,4 +60,13 @@ fn qemu_dgram_to_vm_nic_dgram() {
         )
     };
     interop(&dgram(a, b, "d0"), &dgram(b, a, "n0"));
+}
+
+#[test]
+fn qemu_mcast_and_vm_nic_mcast_on_the_loopback() {
+    // Both ends join the same group on the loopback interface; QEMU and vm-nic each also
+    // see their own datagrams (IP_MULTICAST_LOOP), as QEMU's semantics require.
+    let p = free_port();
+    let mcast = |id: &str| format!("socket,id={id},mcast=239.192.0.7:{p},localaddr=127.0.0.1");
+    interop(&mcast("m0"), &mcast("n0"));
 }
