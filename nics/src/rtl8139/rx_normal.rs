@@ -53,8 +53,14 @@ impl<M: GuestMemory> Rtl8139<M> {
         }
     }
 
+    /// True when a full-size frame fits, and also while the ring is full but ISR.RXOVW
+    /// is clear: the chip flags a full ring when a frame arrives, so the frame must be
+    /// offered (and answered `NoBuffer`) to raise RXOVW. Linux 8139too depends on it: its
+    /// NAPI poll reads the ring only while ISR shows ROK/RXOVW/FOVW and acks them after
+    /// every frame, so after a poll that used its whole budget on a full ring nothing
+    /// else would bring the driver back, and the ring would never drain.
     pub(super) fn normal_can_receive(&self) -> bool {
-        self.rx_free() > FULL_FRAME_NEED
+        self.rx_free() > FULL_FRAME_NEED || self.r.isr & int::RXOVW == 0
     }
 
     /// Filters a frame against IDR/MAR/RCR; `None` when it is not for us.
