@@ -193,10 +193,15 @@ impl UsernetRun {
         r.expect("done", "1");
     }
 
+    /// The download arrived whole (SHA-256 equal on both ends).
+    pub fn assert_download(&self) {
+        self.run.expect("download_sha", &self.blob_sha);
+    }
+
     /// The download and the upload arrived whole (SHA-256 equal on both ends).
     pub fn assert_bulk(&self) {
+        self.assert_download();
         let r = &self.run;
-        r.expect("download_sha", &self.blob_sha);
         let (len, sha) = self
             .uploads
             .first()
