@@ -293,10 +293,12 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
     /// Any frame, stored at any ring position, reads back byte-identical through the
-    /// driver's header + remote-DMA sequence (wrapping included).
+    /// driver's header + remote-DMA sequence (wrapping included). Frames start at the
+    /// 60-byte minimum: shorter ones are padded on the way in, so they do not read back
+    /// as sent (that rule has its own test).
     #[test]
     fn received_frames_read_back_identically(
-        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 46..1500),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 48..1500),
         start in 0u8..52,
         word16 in proptest::prelude::any::<bool>(),
     ) {
