@@ -457,8 +457,8 @@ fn stalled_or_io(e: io::Error, what: &'static str) -> ProtoError {
     }
 }
 
-/// Reads one whole message. `Ok(None)` means the peer closed the connection between
-/// messages (a clean disconnect). The socket should have a read timeout set, so a peer
+/// Reads one whole message. `Ok(None)` means the peer closed (or reset) the connection
+/// between messages (a clean disconnect). The socket should have a read timeout set, so a peer
 /// that stops in the middle of a message yields [`ProtoError::Stalled`] instead of a hang.
 pub fn read_message(sock: &UnixStream) -> Result<Option<Message>, ProtoError> {
     let mut hdr = [0u8; HEADER_LEN];
@@ -471,6 +471,9 @@ pub fn read_message(sock: &UnixStream) -> Result<Option<Message>, ProtoError> {
         let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
             Ok(r) => r,
             Err(rustix::io::Errno::INTR) => continue,
+            // A peer that exits while a reply of ours is still unread in its socket
+            // resets the connection: between messages that is a disconnect like EOF.
+            Err(rustix::io::Errno::CONNRESET) if got == 0 && fds.is_empty() => return Ok(None),
             Err(e) => return Err(stalled_or_io(e.into(), "header")),
         };
         for msg in control.drain() {
@@ -564,6 +567,16 @@ mod tests {
         b.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         (a, b)
+    }
+
+    #[test]
+    fn a_reset_between_messages_is_a_disconnect() {
+        // QEMU killed with our last reply unread: its end closes with data pending and
+        // ours reads ECONNRESET, which must stop the server cleanly, not as an error.
+        let (ours, qemu) = UnixStream::pair().unwrap();
+        write_ret(&ours, 0).unwrap();
+        drop(qemu);
+        assert!(matches!(read_message(&ours), Ok(None)));
     }
 
     #[test]
