@@ -17,6 +17,7 @@ pub mod mac;
 pub mod memory;
 pub mod opts;
 pub mod queue;
+mod sys;
 pub mod vnet;
 
 #[cfg(feature = "dump")]

@@ -7,6 +7,7 @@
 //! the offending key in its [`OptError`] so the parser can point at its column.
 
 use std::fmt;
+use std::os::fd::RawFd;
 
 /// A backend option that is missing, unknown, malformed or impossible to honour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,23 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, OptError> {
             format!("'{value}' is not a boolean; use on or off"),
         )),
     }
+}
+
+/// Parses a file-descriptor number and checks it is open.
+pub fn parse_fd(key: &str, s: &str) -> Result<RawFd, OptError> {
+    let fd: RawFd = s
+        .parse()
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| OptError::at(key, format!("'{s}' is not a file descriptor number")))?;
+    // SAFETY: F_GETFD only queries the descriptor table.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(OptError::at(
+            key,
+            format!("file descriptor {fd} is not open"),
+        ));
+    }
+    Ok(fd)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::backend::{Counters, NetBackend};
 use crate::opts::{check_keys, get, OptError};
+use crate::sys::{recv_datagram, Readiness, IN};
 
 /// Keys `-netdev vde` accepts (besides the generic `id`/`vlan`/`name`).
 pub const KEYS: &[&str] = &["sock", "port", "group", "mode"];
@@ -74,7 +75,7 @@ impl Default for VdeConfig {
 pub struct VdeBackend {
     ctl: UnixStream,
     data: OwnedFd,
-    readiness: OwnedFd,
+    readiness: Readiness,
     ctl_open: bool,
     admin_up: bool,
     counters: Counters,
@@ -254,17 +255,9 @@ impl VdeBackend {
         let _ = std::fs::remove_file(&our_path);
         let switch_data = result?;
         ctl.set_nonblocking(true)?;
-        // SAFETY: epoll_create1 returns a new descriptor or -1.
-        let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        // SAFETY: a fresh descriptor owned by nobody else.
-        let readiness = unsafe { OwnedFd::from_raw_fd(ep) };
+        let readiness = Readiness::new()?;
         for fd in [data.as_raw_fd(), ctl.as_raw_fd()] {
-            let mut ev = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: fd as u64,
-            };
-            // SAFETY: valid epoll and socket descriptors, valid event.
-            cvt(unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+            readiness.add(fd, IN)?;
         }
         let info = format!(
             "sock={},fd={} (switch port {})",
@@ -459,25 +452,12 @@ impl NetBackend for VdeBackend {
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         for _ in 0..64 {
-            // SAFETY: `buf` is valid for writes of its length; MSG_TRUNC reports the real
-            // datagram length without writing past it.
-            let n = unsafe {
-                libc::recv(
-                    self.data.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-                )
+            let n = match recv_datagram(self.data.as_raw_fd(), buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                return match e.kind() {
-                    io::ErrorKind::WouldBlock => Ok(None),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => Err(e),
-                };
-            }
-            let n = n as usize;
             if n == 0 || n > buf.len() || !self.admin_up {
                 self.counters.count_drop();
                 continue;
@@ -489,7 +469,7 @@ impl NetBackend for VdeBackend {
     }
 
     fn poll_fd(&self) -> Option<RawFd> {
-        Some(self.readiness.as_raw_fd())
+        Some(self.readiness.fd())
     }
 
     fn link_up(&self) -> bool {

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use crate::opts::{get, OptError};
+use crate::opts::{get, parse_fd, OptError};
 
 /// Where a socket backend connects, listens or sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,23 +126,6 @@ pub fn parse_group(
     Ok(Some(target))
 }
 
-/// Parses a file-descriptor number and checks it is open.
-pub fn parse_fd(key: &str, s: &str) -> Result<RawFd, OptError> {
-    let fd: RawFd = s
-        .parse()
-        .ok()
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(|| OptError::at(key, format!("'{s}' is not a file descriptor number")))?;
-    // SAFETY: F_GETFD only queries the descriptor table.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(OptError::at(
-            key,
-            format!("file descriptor {fd} is not open"),
-        ));
-    }
-    Ok(fd)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +187,6 @@ mod tests {
         let e = parse_group(&o(&[("addr.type", "vsock")]), "addr").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("addr.type"));
         assert!(parse_group(&o(&[("addr.type", "inet")]), "addr").is_err());
-        assert!(parse_fd("fd", "999999").is_err());
+        assert!(crate::opts::parse_fd("fd", "999999").is_err());
     }
 }

@@ -22,6 +22,7 @@ use super::addr::{self, SockTarget};
 use super::stream::adopt_socket;
 use crate::backend::{Counters, NetBackend};
 use crate::opts::{check_keys, OptError};
+use crate::sys::recv_datagram;
 
 /// A datagram socket backend. See the [module documentation](self).
 #[derive(Debug)]
@@ -202,27 +203,12 @@ impl NetBackend for DgramBackend {
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         for _ in 0..64 {
-            // SAFETY: `buf` is valid for writes of its length; MSG_TRUNC makes the kernel
-            // report the datagram's real length without writing past `buf`.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-                )
+            let n = match recv_datagram(self.sock.as_raw_fd(), buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(None),
+                Err(e) if transient(&e) => continue,
+                Err(e) => return Err(e),
             };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    return Ok(None);
-                }
-                if transient(&e) {
-                    continue;
-                }
-                return Err(e);
-            }
-            let n = n as usize;
             if n == 0 || n > buf.len() || !self.admin_up {
                 if n > buf.len() {
                     log::debug!(

@@ -18,7 +18,6 @@
 pub mod addr;
 pub mod dgram;
 pub mod framing;
-mod readiness;
 pub mod stream;
 
 use socket2::Type;
@@ -62,7 +61,7 @@ pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> 
     }
     let b: Box<dyn NetBackend> = match key {
         "fd" => {
-            let fd = addr::parse_fd("fd", value)?;
+            let fd = crate::opts::parse_fd("fd", value)?;
             let mut ty: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
             // SAFETY: SO_TYPE writes one int into `ty`.

@@ -24,9 +24,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::addr;
 use super::addr::SockTarget;
 use super::framing::{Deframer, Fill, Queued, TxBuffer, DEFAULT_TX_BOUND};
-use super::readiness::{poll_now, Readiness, IN, OUT};
 use crate::backend::{Counters, NetBackend, MAX_FRAME_LEN};
 use crate::opts::{check_keys, get, parse_bool, OptError};
+use crate::sys::{poll_now, Readiness, IN, OUT};
 
 /// How long opening a client waits for the kernel to accept or refuse the connection.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(2);

@@ -21,21 +21,15 @@ pub mod bridge;
 pub mod script;
 pub mod tun;
 
-// The socket backends' epoll helper, compiled here too so the tap feature does not
-// need the socket feature (nor a public module for an internal helper).
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../socket/readiness.rs"]
-mod readiness;
-
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::PathBuf;
 
 use crate::backend::{Counters, NetBackend, MAX_FRAME_LEN};
-use crate::opts::{check_keys, get, parse_bool, OptError};
+use crate::opts::{check_keys, get, parse_bool, parse_fd, OptError};
+use crate::sys::{Readiness, IN};
 use crate::vnet::VirtioNetHdr;
-use readiness::{Readiness, IN};
 
 /// Keys `-netdev tap` accepts (besides the generic `id`/`vlan`/`name`).
 pub const KEYS: &[&str] = &[
@@ -403,23 +397,6 @@ fn parse_script(opts: &[(String, String)], key: &str, default: &str) -> Option<P
 
 fn parse_fd_list(key: &str, v: &str) -> Result<Vec<RawFd>, OptError> {
     v.split(':').map(|s| parse_fd(key, s)).collect()
-}
-
-/// Parses a descriptor number and checks it is open.
-fn parse_fd(key: &str, s: &str) -> Result<RawFd, OptError> {
-    let fd: RawFd = s
-        .parse()
-        .ok()
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(|| OptError::at(key, format!("'{s}' is not a file descriptor number")))?;
-    // SAFETY: F_GETFD only queries the descriptor table.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(OptError::at(
-            key,
-            format!("file descriptor {fd} is not open"),
-        ));
-    }
-    Ok(fd)
 }
 
 fn parse_vnet(opts: &[(String, String)]) -> Result<Option<bool>, OptError> {

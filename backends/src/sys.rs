@@ -1,8 +1,11 @@
-//! A private epoll set that gives a stream backend one stable pollable descriptor while
-//! the sockets behind it change (listener, connection being set up, connection).
-//! Nothing ever waits on it inside the backend: the event loop polls it, sees it readable
-//! when any member is ready, and calls the backend, which then tries its sockets
-//! non-blockingly.
+//! Small host-I/O helpers shared by the host backends (always built, crate-private).
+//!
+//! [`Readiness`] is a private epoll set that gives a backend one stable pollable
+//! descriptor while the sockets behind it change (listener, connection being set up,
+//! connection). Nothing ever waits on it inside the backend: the event loop polls it,
+//! sees it readable when any member is ready, and calls the backend, which then tries
+//! its sockets non-blockingly.
+#![allow(dead_code)] // each backend feature uses a different subset
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -79,5 +82,51 @@ pub fn poll_now(fd: RawFd, events: i16) -> i16 {
         0
     } else {
         p.revents
+    }
+}
+
+/// One non-blocking `recv` of a datagram into `buf`.
+///
+/// `Ok(Some(n))` gives the datagram's real length, which is larger than `buf` when the
+/// datagram was truncated (MSG_TRUNC): callers drop those. `Ok(None)` when nothing is
+/// waiting. EINTR is returned as an error of kind `Interrupted` for the caller's bounded
+/// retry loop.
+pub fn recv_datagram(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for writes of its length; MSG_TRUNC makes the kernel report
+    // the datagram's real length without writing past `buf`.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    Ok(Some(n as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    #[test]
+    fn recv_datagram_reports_real_length_and_empty() {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(recv_datagram(b.as_raw_fd(), &mut buf).unwrap(), None);
+        a.send(b"0123456789").unwrap();
+        assert_eq!(recv_datagram(b.as_raw_fd(), &mut buf).unwrap(), Some(10));
+        assert_eq!(&buf, b"0123");
+        a.send(b"ab").unwrap();
+        assert_eq!(recv_datagram(b.as_raw_fd(), &mut buf).unwrap(), Some(2));
     }
 }
