@@ -389,6 +389,25 @@ impl PciConfig {
         })
     }
 
+    /// Places the next capability [`add_capability`](Self::add_capability) appends at
+    /// config offset `off`, for parts whose datasheet fixes where their capabilities sit
+    /// (the 8254x put power management at 0xDC).
+    ///
+    /// # Panics
+    /// If `off` is not dword-aligned, lies inside the standard header, or is below the
+    /// end of the capabilities already added (device-model bugs).
+    pub fn place_next_capability(&mut self, off: u8) {
+        assert!(
+            off % 4 == 0 && off >= 0x40,
+            "capability offset {off:#x} invalid"
+        );
+        assert!(
+            off >= self.next_cap,
+            "capability offset {off:#x} overlaps another"
+        );
+        self.next_cap = off;
+    }
+
     /// Appends a capability with id `id` whose body (after the id and next-pointer bytes)
     /// is `body`, with `body_wmask` marking writable body bits. Returns its offset.
     ///
@@ -540,6 +559,26 @@ mod tests {
         assert_ne!(c.read(0x06, 2) & status::CAP_LIST as u32, 0);
         c.write(pm as u16 + 4, 2, 0xffff);
         assert_eq!(c.read(pm as u16 + 4, 2), 0x8103);
+    }
+
+    #[test]
+    fn placed_capability_sits_where_asked() {
+        let mut c = dev();
+        c.place_next_capability(0xdc);
+        let pm = c.add_capability(0x01, &[0x22, 0xc8, 0, 0, 0, 0], &[]);
+        assert_eq!(pm, 0xdc);
+        assert_eq!(c.read(0x34, 1), 0xdc);
+        assert_eq!(c.read(0xdd, 1), 0, "last in the chain");
+        assert_eq!(c.read(0x40, 4), 0, "nothing at the default place");
+    }
+
+    #[test]
+    #[should_panic(expected = "overlaps")]
+    fn placing_over_a_capability_is_refused() {
+        let mut c = dev();
+        c.place_next_capability(0xdc);
+        c.add_capability(0x01, &[0; 6], &[]);
+        c.place_next_capability(0xdc);
     }
 
     #[test]

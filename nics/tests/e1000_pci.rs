@@ -68,6 +68,10 @@ fn power_management_capability() {
     let mut r = Rig::new(Variant::E82540EM);
     assert_ne!(r.dev.config_read(0x06, 2) & 0x10, 0, "capability list");
     let cap = r.dev.config_read(0x34, 1) as u16;
+    assert_eq!(
+        cap, 0xdc,
+        "Cap_Ptr: the SDM places power management at 0xDC"
+    );
     assert_eq!(cap, r.dev.pm_capability() as u16);
     assert_eq!(r.dev.config_read(cap, 1), 0x01, "PM capability ID");
     assert_eq!(r.dev.config_read(cap + 2, 2), 0xc822, "PMC");

@@ -178,8 +178,10 @@ impl<M: GuestMemory> E1000<M> {
                 Some(BarSpec::io(regs::IO_SIZE)),
             ],
         );
-        // Power management capability: version 2, PME from D0/D3hot/D3cold; PMCSR
-        // power state and PME_En writable, PME_Status write-1-to-clear.
+        // Power management capability at 0xDC, where the SDM (section 6.3.3) puts it on
+        // every 8254x: version 2, PME from D0/D3hot/D3cold; PMCSR power state and
+        // PME_En writable, PME_Status write-1-to-clear.
+        pci.place_next_capability(0xdc);
         let pm_cap = pci.add_capability(0x01, &[0x22, 0xc8, 0, 0, 0, 0], &[0, 0, 0x03, 0x01]);
         pci.set_w1c_mask(pm_cap as u16 + 5, &[0x80]);
         let words = eeprom::image(cfg.mac.bytes(), ids.device, ids.subsystem, 0x8086);
