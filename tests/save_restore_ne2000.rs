@@ -34,7 +34,7 @@ fn run(mut b: Bench<Ne2000<TestMemory>>) {
         if tag == SAVE_AT {
             let state = b.device().state();
             let level = b.irq().level();
-            b.replace_device(|cfg| Ne2000::from_state(bus, cfg, &state).unwrap());
+            b.replace_device(|cfg| Ne2000::from_state(&state, bus, cfg).unwrap());
             assert_eq!(
                 b.device().state(),
                 state,

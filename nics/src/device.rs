@@ -30,6 +30,7 @@ use vm_nic_backends::{MacAddr, NetBackend};
 use crate::clock::Clock;
 use crate::irq::IrqLine;
 use crate::pci::PciConfig;
+use crate::state::{NicState, RestoreError};
 
 /// What became of a frame offered to [`NicDevice::receive`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +161,23 @@ pub trait NicDevice<M: GuestMemory>: Send {
 
     /// Mutable access to the backend (the event loop pulls received frames through it).
     fn backend_mut(&mut self) -> &mut dyn NetBackend;
+
+    /// The device's whole state, for save/restore or migration; `None` for a device
+    /// that cannot be saved (the default, for devices defined outside this crate).
+    fn save_state(&self) -> Option<NicState> {
+        None
+    }
+
+    /// Replaces the device's state with `state` (from [`NicDevice::save_state`] of a device
+    /// of the same model), keeping its backend, interrupt line, clock and guest memory;
+    /// the interrupt line is driven to the level the state implies. On error the device
+    /// is unchanged.
+    fn restore_state(&mut self, state: &NicState) -> Result<(), RestoreError> {
+        Err(RestoreError::new(
+            self.model(),
+            format!("this device cannot restore a {} state", state.family()),
+        ))
+    }
 
     /// Units of work done since creation: descriptors or ring entries visited plus bytes
     /// moved / 64. Fuzzers bound this per operation to catch unbounded loops.

@@ -18,6 +18,7 @@ pub mod dma;
 pub mod irq;
 pub mod models;
 pub mod pci;
+pub mod state;
 
 pub mod e1000;
 pub mod ne2000;
@@ -27,4 +28,5 @@ pub use clock::{Clock, ManualClock, Timer};
 pub use device::{NicConfig, NicDevice, RxOutcome};
 pub use irq::{IrqLine, IrqRecorder, NoIrq};
 pub use pci::{BarKind, BarSpec, PciConfig, PciIds};
+pub use state::{NicState, RestoreError};
 pub use vm_nic_backends::{MacAddr, NetBackend};

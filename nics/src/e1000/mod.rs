@@ -34,6 +34,7 @@ use crate::device::{NicConfig, NicDevice, RxOutcome};
 use crate::irq::Intx;
 use crate::models::ModelError;
 use crate::pci::{BarSpec, PciConfig, PciIds};
+use crate::state::{NicState, RestoreError};
 
 use eeprom::Eeprom;
 use interrupts::IrqTimers;
@@ -622,5 +623,19 @@ impl<M: GuestMemory + Send> NicDevice<M> for E1000<M> {
 
     fn work_done(&self) -> u64 {
         self.work
+    }
+
+    fn save_state(&self) -> Option<NicState> {
+        Some(NicState::E1000(self.state()))
+    }
+
+    fn restore_state(&mut self, state: &NicState) -> Result<(), RestoreError> {
+        let model = self.variant.model();
+        match state {
+            NicState::E1000(s) => self
+                .restore_in_place(s)
+                .map_err(|e| RestoreError::new(model, e.0)),
+            other => Err(RestoreError::wrong_family(model, other)),
+        }
     }
 }

@@ -139,29 +139,37 @@ impl<M: GuestMemory> E1000<M> {
     /// Rebuilds a device from `state`, connected to the surroundings in `cfg` (whose
     /// `mac` is ignored in favour of the saved one).
     pub fn from_state(state: &E1000State, cfg: NicConfig<M>) -> Result<Self, StateError> {
-        let variant = Variant::from_model(&state.model)
-            .ok_or_else(|| StateError(format!("unknown model {:?}", state.model)))?;
-        let check = |what: &str, got: usize, want: usize| {
-            if got == want {
-                Ok(())
-            } else {
-                Err(StateError(format!(
-                    "{what} has {got} entries, expected {want}"
-                )))
-            }
-        };
-        check("pci_config", state.pci_config.len(), 256)?;
-        check("regs", state.regs.len(), regs::WORDS)?;
-        check("phy_regs", state.phy_regs.len(), 32)?;
-        check("stats", state.stats.len(), SLOTS)?;
-        check("stats_latched", state.stats_latched.len(), SLOTS)?;
-        check("tso_hdr", state.tso_hdr.len(), 256)?;
-        if state.tx_packet.len() > super::tx::FRAME_CAPACITY {
-            return Err(StateError("tx_packet longer than the frame buffer".into()));
-        }
+        let variant = validate(state)?;
         let mut cfg = cfg;
         cfg.mac = MacAddr(state.mac);
         let mut d = E1000::new(variant, cfg);
+        d.apply_state(state);
+        Ok(d)
+    }
+
+    /// In-place restore for [`crate::NicDevice::restore_state`]: the state must be of
+    /// this device's variant; the device is reset, then takes everything from `state`.
+    pub(crate) fn restore_in_place(&mut self, state: &E1000State) -> Result<(), StateError>
+    where
+        M: Send,
+    {
+        let variant = validate(state)?;
+        if variant != self.variant {
+            return Err(StateError(format!(
+                "the state is of a {}, this device is a {}",
+                variant.model(),
+                self.variant.model()
+            )));
+        }
+        crate::NicDevice::reset(self);
+        self.mac = MacAddr(state.mac);
+        self.apply_state(state);
+        Ok(())
+    }
+
+    /// Copies every saved field of a validated `state` into the device.
+    fn apply_state(&mut self, state: &E1000State) {
+        let d = self;
         let mut pci = [0u8; 256];
         pci.copy_from_slice(&state.pci_config);
         d.pci.restore(&pci);
@@ -194,6 +202,30 @@ impl<M: GuestMemory> E1000<M> {
         d.rx_stalled = state.rx_stalled;
         let level = state.irq_level;
         d.intx.update_pci(level, &mut d.pci);
-        Ok(d)
     }
+}
+
+/// Checks the shape of `state` (every table its expected length) and returns its variant.
+fn validate(state: &E1000State) -> Result<Variant, StateError> {
+    let variant = Variant::from_model(&state.model)
+        .ok_or_else(|| StateError(format!("unknown model {:?}", state.model)))?;
+    let check = |what: &str, got: usize, want: usize| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(StateError(format!(
+                "{what} has {got} entries, expected {want}"
+            )))
+        }
+    };
+    check("pci_config", state.pci_config.len(), 256)?;
+    check("regs", state.regs.len(), regs::WORDS)?;
+    check("phy_regs", state.phy_regs.len(), 32)?;
+    check("stats", state.stats.len(), SLOTS)?;
+    check("stats_latched", state.stats_latched.len(), SLOTS)?;
+    check("tso_hdr", state.tso_hdr.len(), 256)?;
+    if state.tx_packet.len() > super::tx::FRAME_CAPACITY {
+        return Err(StateError("tx_packet longer than the frame buffer".into()));
+    }
+    Ok(variant)
 }

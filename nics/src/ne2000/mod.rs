@@ -54,6 +54,7 @@ use crate::device::{IsaResources, NicConfig, NicDevice, RxOutcome};
 use crate::irq::Intx;
 use crate::models::{parse_int_prop, ModelError};
 use crate::pci::{BarSpec, PciConfig, PciIds};
+use crate::state::{NicState, RestoreError};
 
 pub use state::{Ne2000State, RemoteDma, StateError};
 
@@ -151,23 +152,29 @@ impl<M> Ne2000<M> {
         }
     }
 
-    /// Rebuilds a card from a state saved by [`Ne2000::state`]. The PROM comes from
-    /// `cfg.mac`; the interrupt line is driven to the level the state implies.
+    /// Rebuilds a card on `bus` from a state saved by [`Ne2000::state`]. The PROM comes
+    /// from `cfg.mac`; the interrupt line is driven to the level the state implies.
     pub fn from_state(
+        state: &Ne2000State,
         bus: Ne2000Bus,
         cfg: NicConfig<M>,
-        state: &Ne2000State,
     ) -> Result<Self, StateError> {
         state.validate(matches!(bus, Ne2000Bus::Pci))?;
         let mut dev = Self::new(bus, cfg);
-        if let Some(p) = dev.pci.as_mut() {
+        dev.apply_state(state);
+        Ok(dev)
+    }
+
+    /// Copies a validated `state` (registers, packet memory, PCI space) into the card
+    /// and drives the line.
+    fn apply_state(&mut self, state: &Ne2000State) {
+        if let Some(p) = self.pci.as_mut() {
             let mut saved = [0u8; 256];
             saved.copy_from_slice(&state.pci_config);
             p.restore(&saved);
         }
-        dev.st = state.clone();
-        dev.update_irq();
-        Ok(dev)
+        self.st = state.clone();
+        self.update_irq();
     }
 
     /// A copy of the whole device state (registers, packet memory, PCI config space).
@@ -384,6 +391,23 @@ impl<M: GuestMemory + Send> NicDevice<M> for Ne2000<M> {
 
     fn work_done(&self) -> u64 {
         self.work
+    }
+
+    fn save_state(&self) -> Option<NicState> {
+        Some(NicState::Ne2000(self.state()))
+    }
+
+    /// Keeps the card's bus and PROM (its MAC address); everything else comes from the
+    /// state, which must be of a card on the same kind of bus.
+    fn restore_state(&mut self, state: &NicState) -> Result<(), RestoreError> {
+        let model = self.model();
+        let NicState::Ne2000(s) = state else {
+            return Err(RestoreError::wrong_family(model, state));
+        };
+        s.validate(self.is_pci())
+            .map_err(|e| RestoreError::new(model, e.0))?;
+        self.apply_state(s);
+        Ok(())
     }
 }
 

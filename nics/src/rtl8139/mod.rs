@@ -35,6 +35,7 @@ use crate::device::{NicConfig, NicDevice, RxOutcome};
 use crate::irq::Intx;
 use crate::models::{parse_int_prop, ModelError};
 use crate::pci::{reg as pcireg, BarSpec, PciConfig, PciIds};
+use crate::state::{NicState, RestoreError};
 
 use eeprom::Eeprom;
 pub use state::{Regs, Rtl8139State};
@@ -235,12 +236,7 @@ impl<M: GuestMemory> Rtl8139<M> {
     /// clock and memory (`cfg.mac` is ignored: the saved one is used). The interrupt line is
     /// driven to the level the restored registers ask for.
     pub fn from_state(state: &Rtl8139State, cfg: NicConfig<M>) -> Result<Self, ModelError> {
-        let rev = Revision::from_id(state.revision).ok_or_else(|| ModelError::BadValue {
-            model: "rtl8139".to_string(),
-            key: "revision".to_string(),
-            value: format!("{:#x}", state.revision),
-            expected: "0x10 or 0x20".to_string(),
-        })?;
+        let rev = saved_revision(state)?;
         let mut dev = Rtl8139::new(
             rev,
             NicConfig {
@@ -248,13 +244,20 @@ impl<M: GuestMemory> Rtl8139<M> {
                 ..cfg
             },
         );
-        dev.pci.restore(&state.pci);
-        dev.r = state.regs.clone();
-        dev.eeprom = state.eeprom.clone();
-        dev.tctr_start_at(state.regs.tctr);
-        dev.rearm_timer();
-        dev.update_irq();
+        dev.apply_state(state);
         Ok(dev)
+    }
+
+    /// Copies every saved register, the PCI space and the EEPROM from `state`, restarts
+    /// TCTR and the timer from the saved count, and drives the line.
+    fn apply_state(&mut self, state: &Rtl8139State) {
+        self.mac = MacAddr(state.mac);
+        self.pci.restore(&state.pci);
+        self.r = state.regs.clone();
+        self.eeprom = state.eeprom.clone();
+        self.tctr_start_at(state.regs.tctr);
+        self.rearm_timer();
+        self.update_irq();
     }
 
     /// Power-on / PCI reset: every register to its reset value, then the EEPROM auto-load.
@@ -532,4 +535,38 @@ impl<M: GuestMemory + Send> NicDevice<M> for Rtl8139<M> {
     fn work_done(&self) -> u64 {
         self.work
     }
+
+    fn save_state(&self) -> Option<NicState> {
+        Some(NicState::Rtl8139(self.state()))
+    }
+
+    fn restore_state(&mut self, state: &NicState) -> Result<(), RestoreError> {
+        let NicState::Rtl8139(s) = state else {
+            return Err(RestoreError::wrong_family("rtl8139", state));
+        };
+        let rev = saved_revision(s).map_err(|e| RestoreError::new("rtl8139", e.to_string()))?;
+        if rev != self.rev {
+            return Err(RestoreError::new(
+                "rtl8139",
+                format!(
+                    "the state is of revision {:#x}, this device is revision {:#x}",
+                    rev.id(),
+                    self.rev.id()
+                ),
+            ));
+        }
+        self.hard_reset();
+        self.apply_state(s);
+        Ok(())
+    }
+}
+
+/// The chip revision a saved state was taken from.
+fn saved_revision(state: &Rtl8139State) -> Result<Revision, ModelError> {
+    Revision::from_id(state.revision).ok_or_else(|| ModelError::BadValue {
+        model: "rtl8139".to_string(),
+        key: "revision".to_string(),
+        value: format!("{:#x}", state.revision),
+        expected: "0x10 or 0x20".to_string(),
+    })
 }

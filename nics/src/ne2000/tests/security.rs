@@ -213,7 +213,7 @@ fn state_round_trips_in_the_middle_of_a_remote_read() {
     let saved = b.dev().state();
 
     let (cfg, irq2, _net2) = config();
-    let mut restored = Driver::new(Ne2000::from_state(Ne2000Bus::Pci, cfg, &saved).unwrap());
+    let mut restored = Driver::new(Ne2000::from_state(&saved, Ne2000Bus::Pci, cfg).unwrap());
     assert_eq!(
         restored.dev.state(),
         saved,
@@ -248,7 +248,7 @@ fn from_state_rejects_inconsistent_state() {
     let mut s = b.drv.dev.state();
     s.mem.truncate(100);
     let (cfg, _, _) = config();
-    assert!(Ne2000::from_state(Ne2000Bus::Pci, cfg, &s).is_err());
+    assert!(Ne2000::from_state(&s, Ne2000Bus::Pci, cfg).is_err());
     let s = b.drv.dev.state();
     let (cfg, _, _) = config();
     let isa_bus = Ne2000Bus::Isa {
@@ -256,7 +256,7 @@ fn from_state_rejects_inconsistent_state() {
         irq: 9,
     };
     assert!(
-        Ne2000::from_state(isa_bus, cfg, &s).is_err(),
+        Ne2000::from_state(&s, isa_bus, cfg).is_err(),
         "PCI state on an ISA card"
     );
 }
