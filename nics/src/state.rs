@@ -15,6 +15,7 @@ use crate::rtl8139::Rtl8139State;
 
 /// The saved state of any vm-nic model.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 // Saved rarely and moved little: boxing the larger states would only add noise at every match.
 #[allow(clippy::large_enum_variant)]
 pub enum NicState {

@@ -73,6 +73,7 @@ pub fn image(mac: [u8; 6], device: u16, subsystem: u16, subsystem_vendor: u16) -
 
 /// Where the Microwire state machine is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Phase {
     /// Chip not selected, or selected and waiting for a start bit.
     #[default]
@@ -89,8 +90,10 @@ pub enum Phase {
 
 /// The serial EEPROM and its bit-bang interface state (all of it is saved state).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Eeprom {
     /// The contents.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub words: [u16; WORDS],
     /// Programming enabled by EWEN (cleared by EWDS and at power-on).
     pub write_enabled: bool,

@@ -6,6 +6,7 @@
 
 /// The offload parameters of a TCP/IP context descriptor (SDM "TCP/IP Context Descriptor").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Context {
     /// IP checksum start.
     pub ipcss: u8,

@@ -17,6 +17,7 @@ use crate::device::NicConfig;
 
 /// Everything guest-visible about one e1000 function.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct E1000State {
     /// QEMU model name of the part.
     pub model: String,

@@ -138,6 +138,7 @@ pub mod cr {
 bitflags! {
     /// Interrupt status register (ISR) and interrupt mask register (IMR) bits.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Isr: u8 {
         /// Packet received without error.
         const PRX = 0x01;
@@ -167,6 +168,7 @@ impl Isr {
 bitflags! {
     /// Data configuration register (DCR).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Dcr: u8 {
         /// Word transfer select: remote DMA moves 16-bit words.
         const WTS = 0x01;
@@ -189,6 +191,7 @@ bitflags! {
 bitflags! {
     /// Transmit configuration register (TCR).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Tcr: u8 {
         /// Inhibit CRC: the buffer already ends with the frame check sequence.
         const CRC = 0x01;
@@ -214,6 +217,7 @@ impl Tcr {
 bitflags! {
     /// Receive configuration register (RCR).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Rcr: u8 {
         /// Save errored packets.
         const SEP = 0x01;
@@ -233,6 +237,7 @@ bitflags! {
 bitflags! {
     /// Receive status register (RSR), also the status byte of each ring header.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Rsr: u8 {
         /// Packet received intact.
         const PRX = 0x01;
@@ -256,6 +261,7 @@ bitflags! {
 bitflags! {
     /// Transmit status register (TSR).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Tsr: u8 {
         /// Packet transmitted without error.
         const PTX = 0x01;

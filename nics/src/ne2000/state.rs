@@ -10,6 +10,7 @@ use super::registers::{Dcr, Isr, Rcr, Rsr, Tcr, Tsr};
 
 /// What the remote DMA channel is doing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RemoteDma {
     /// No transfer in progress: data port accesses are ignored.
     #[default]
@@ -26,6 +27,7 @@ pub enum RemoteDma {
 /// descriptions for their meaning. Values are the registers as the chip holds them (not
 /// as read back: constant read-back bits are added on read).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Ne2000State {
     /// CR.PS: the register page selected (0..=3).
     pub page: u8,

@@ -42,8 +42,10 @@ impl Phase {
 
 /// The EEPROM's contents and serial state (part of the device's saved state).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Eeprom {
     /// The 64 words.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub words: [u16; WORDS],
     /// Command phase (see [`Phase`]), stored as its number for a plain state struct.
     pub phase: u8,

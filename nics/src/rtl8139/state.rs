@@ -7,10 +7,12 @@ use super::tally::Tally;
 /// Every register and internal pointer of the chip that is not derived from something
 /// else. Field names follow the datasheet.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Regs {
     /// Byte-addressed storage for the registers that only hold what the guest wrote (IDR,
     /// MAR, TSAD/TNPDS/THPDS, RBSTART, Config bytes, PHY parameters, wake-up patterns,
     /// FLASH, C+ addresses); other offsets in it are unused.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub bytes: [u8; 256],
     /// TSD0-3 (DTCCR in C+ mode occupies TSD0/TSD1).
     pub tsd: [u32; 4],
@@ -65,12 +67,14 @@ pub struct Regs {
 /// Everything needed to recreate an [`super::Rtl8139`] exactly: PCI config space,
 /// registers and EEPROM. Restore with [`super::Rtl8139::from_state`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rtl8139State {
     /// PCI revision: 0x10 (RTL8139C) or 0x20 (RTL8139C+).
     pub revision: u8,
     /// The station address the device was created with.
     pub mac: [u8; 6],
     /// PCI configuration space.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub pci: [u8; 256],
     /// Registers.
     pub regs: Regs,

@@ -13,6 +13,7 @@ pub const DTCCR_CMD: u64 = 1 << 3;
 
 /// The counters in the order of the dump (RTL8139C+ datasheet, "Tally Counter").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Tally {
     /// Frames transmitted.
     pub tx_ok: u64,
