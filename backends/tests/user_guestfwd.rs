@@ -227,3 +227,23 @@ fn smb_share_answers_a_negotiate_at_dot_4_port_445() {
     drop(n);
     std::fs::remove_dir_all(&share).unwrap();
 }
+
+#[test]
+fn guestfwd_commands_running_at_once_are_bounded() {
+    let o = vec![("guestfwd".to_string(), format!("tcp:{FWD}:5000-cmd:cat"))];
+    let mut cfg = UserConfig::from_opts(&o).unwrap();
+    cfg.limits.max_commands = 1;
+    let mut n = UserNet::new(cfg).unwrap();
+    let mut first = GuestTcp::new(41040, (FWD, 5000));
+    establish(&mut n, &mut first);
+    let second = GuestTcp::new(41041, (FWD, 5000));
+    let s = syn(&mut n, &second);
+    assert!(s.rst && !s.syn, "second command refused: {s:?}");
+    assert_eq!(n.stats().refused, 1);
+    // Once the first connection is gone, a new one gets its command.
+    n.send(&first.rst()).unwrap();
+    let mut third = GuestTcp::new(41042, (FWD, 5000));
+    establish(&mut n, &mut third);
+    n.send(&third.data(b"again")).unwrap();
+    assert_eq!(recv(&mut n, &mut third, 5), b"again");
+}

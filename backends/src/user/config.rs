@@ -77,6 +77,10 @@ pub struct Limits {
     pub queue_frames: usize,
     /// Bytes waiting for the guest.
     pub queue_bytes: usize,
+    /// Guest-forward commands (`guestfwd=...-cmd:`, smbd for `smb=`) running at once, one
+    /// per guest connection; a connection beyond it is reset and counted. libslirp has no
+    /// bound, so a guest could start a process per flow.
+    pub max_commands: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +93,7 @@ impl Default for Limits {
             tcp_connect: Duration::from_secs(75),
             queue_frames: 2048,
             queue_bytes: 8 << 20,
+            max_commands: 64,
         }
     }
 }

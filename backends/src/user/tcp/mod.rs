@@ -190,7 +190,14 @@ impl TcpNat {
         seg: &TcpRepr,
         target: &FwdTarget,
     ) -> Verdict {
-        if cx.flows >= cx.cfg.limits.max_flows {
+        let commands = self.flows.iter().flatten().filter(|f| f.child.is_some());
+        let too_many_commands =
+            matches!(target, FwdTarget::Cmd(_)) && commands.count() >= cx.cfg.limits.max_commands;
+        if cx.flows >= cx.cfg.limits.max_flows || too_many_commands {
+            log::debug!(
+                "user: flow or command limit reached, TCP to {} refused",
+                key.remote
+            );
             self.refused += 1;
             reset_for(cx, &key, seg);
             return Verdict::Refused;
