@@ -363,6 +363,8 @@ mod tests {
             ("tcp:10.0.2.100:0-cmd:x", "bad port"),
             ("tcp:10.0.2.100:1-cmd: ", "needs a command"),
             ("tcp:10.0.2.100:1", "expected"),
+            // QEMU requires the protocol field, if empty.
+            ("10.0.2.100:1-cmd:x", "expected [tcp]:[server]:port"),
         ] {
             let e = parse(bad).expect_err(bad).to_string();
             assert!(e.contains("guestfwd") && e.contains(says), "{bad}: {e}");
