@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(qemu-system-x86 busybox-static cpio ethtool libmnl0 iproute2 ca-certificates)
 pkgs+=(tcpdump)  # backends/tests/dump_*: reads vm-nic's pcap files back
 pkgs+=(vde2)     # backends/tests/vde_*: vde_switch and vde_plug as real peers
+pkgs+=(samba)    # backends/tests/user_guestfwd.rs: smbd serves smb= (QEMU runs it the same way)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

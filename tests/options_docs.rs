@@ -210,6 +210,29 @@ fn tap_from_fds_with_vhost() {
 }
 
 #[test]
+fn restricted_user_net_with_guestfwd_and_smb() {
+    let line = "-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:4321,smb=/srv/share -device e1000,netdev=n0";
+    let cfg = parse(line);
+    let opts = cfg.netdevs[0].backend_opts();
+    assert_eq!(
+        kv(&opts),
+        [
+            ("restrict", "on"),
+            ("guestfwd", "tcp:10.0.2.100:1234-tcp:127.0.0.1:4321"),
+            ("smb", "/srv/share")
+        ]
+    );
+    let user = vm_nic_backends::user::UserConfig::from_opts(&opts).unwrap();
+    assert!(user.restrict);
+    assert_eq!(user.guestfwd[0].addr, "10.0.2.100:1234".parse().unwrap());
+    assert_eq!(
+        user.guestfwd[0].target,
+        vm_nic_backends::user::FwdTarget::Tcp("127.0.0.1:4321".parse().unwrap())
+    );
+    assert_eq!(user.smb_server.to_string(), "10.0.2.4");
+}
+
+#[test]
 fn the_docs_list_every_tested_line() {
     let doc = include_str!("../docs/qemu-options.md");
     for line in [
@@ -219,6 +242,7 @@ fn the_docs_list_every_tested_line() {
         "-net nic,vlan=0,macaddr=52:54:00:12:34:22,model=e1000,addr=08 -net user",
         "-net nic,model=virtio,macaddr=00:0B:5D:99:82:2B",
         "-net tap,vlan=0,ifname=tap0",
+        "-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:4321,smb=/srv/share -device e1000,netdev=n0",
     ] {
         assert!(doc.contains(line), "docs/qemu-options.md lacks {line}");
     }

@@ -3,11 +3,17 @@
 use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr};
 
 use super::config::UserConfig;
+use super::guestfwd::GuestFwd;
 use super::out::{virtual_mac, Output};
 use super::Verdict;
 
 /// Handles one ARP packet from the guest (`payload` is the Ethernet payload).
-pub(crate) fn input(cfg: &UserConfig, out: &mut Output, payload: &[u8]) -> Verdict {
+pub(crate) fn input(
+    cfg: &UserConfig,
+    forwards: &[GuestFwd],
+    out: &mut Output,
+    payload: &[u8],
+) -> Verdict {
     let Ok(pkt) = ArpPacket::new_checked(payload) else {
         log::debug!("user: ARP packet truncated ({} bytes)", payload.len());
         return Verdict::Malformed;
@@ -34,7 +40,7 @@ pub(crate) fn input(cfg: &UserConfig, out: &mut Output, payload: &[u8]) -> Verdi
         ArpOperation::Request
             if tpa == cfg.host
                 || tpa == cfg.dns
-                || cfg.guestfwd.iter().any(|g| *g.addr.ip() == tpa) =>
+                || forwards.iter().any(|g| *g.addr.ip() == tpa) =>
         {
             let mac = virtual_mac(tpa);
             let reply = ArpRepr::EthernetIpv4 {

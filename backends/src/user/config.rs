@@ -1,6 +1,6 @@
 //! `-netdev user` options: QEMU's names and defaults, parsed into a typed [`UserConfig`].
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +77,10 @@ pub struct Limits {
     pub queue_frames: usize,
     /// Bytes waiting for the guest.
     pub queue_bytes: usize,
+    /// Guest-forward commands (`guestfwd=...-cmd:`, smbd for `smb=`) running at once, one
+    /// per guest connection; a connection beyond it is reset and counted. libslirp has no
+    /// bound, so a guest could start a process per flow.
+    pub max_commands: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +93,7 @@ impl Default for Limits {
             tcp_connect: Duration::from_secs(75),
             queue_frames: 2048,
             queue_bytes: 8 << 20,
+            max_commands: 64,
         }
     }
 }
@@ -135,8 +140,13 @@ pub struct UserConfig {
     pub bootfile: Option<String>,
     /// `hostfwd=` rules.
     pub hostfwd: Vec<HostFwd>,
-    /// `guestfwd=` rules (the `cmd:` form).
+    /// `guestfwd=` rules.
     pub guestfwd: Vec<GuestFwd>,
+    /// Directory shared with the guest over SMB (`smb=`): smbd serves guest connections
+    /// to `smb_server` ports 445 and 139.
+    pub smb: Option<PathBuf>,
+    /// The SMB server's virtual address (`smbserver=`, default the network's .4).
+    pub smb_server: Ipv4Addr,
     /// Where DNS queries to `dns` are forwarded (default: the nameservers of
     /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
     pub dns_resolvers: Vec<SocketAddr>,
@@ -156,6 +166,12 @@ pub(crate) fn prefix_mask(prefix: u8) -> u32 {
     } else {
         u32::MAX << (32 - u32::from(prefix.min(32)))
     }
+}
+
+/// libslirp's address for a forward given without one (guestfwd, smbserver): the network
+/// address with host part 0.0.2.4 as far as the mask allows (10.0.2.4 in 10.0.2.0/24).
+fn default_forward_server(net: Ipv4Addr, prefix: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net) | (0x0000_0204 & !prefix_mask(prefix)))
 }
 
 fn with_host(net: Ipv4Addr, host: u32) -> Ipv4Addr {
@@ -193,6 +209,8 @@ impl Default for UserConfig {
             bootfile: None,
             hostfwd: Vec::new(),
             guestfwd: Vec::new(),
+            smb: None,
+            smb_server: default_forward_server(net, 24),
             dns_resolvers: Vec::new(),
             limits: Limits::default(),
         }
@@ -257,14 +275,23 @@ impl UserConfig {
                 "the DHCP range must not start at the host or DNS address",
             ));
         }
-        for g in &self.guestfwd {
-            let a = *g.addr.ip();
-            if !self.in_net(a) || special(a) || a == self.host || a == self.dns {
+        let smb = self.smb.as_ref().map(|_| self.smb_server);
+        let mut taken = Vec::new();
+        for (key, a) in self.guestfwd.iter().map(|g| ("guestfwd", g.addr)).chain(
+            smb.into_iter()
+                .flat_map(|a| super::smb::PORTS.map(|p| ("smbserver", SocketAddrV4::new(a, p)))),
+        ) {
+            let ip = *a.ip();
+            if !self.in_net(ip) || special(ip) || ip == self.host || ip == self.dns {
                 return Err(OptError::at(
-                    "guestfwd",
-                    format!("{a} must be a free address inside the virtual network"),
+                    key,
+                    format!("{ip} must be a free address inside the virtual network"),
                 ));
             }
+            if taken.contains(&a) {
+                return Err(OptError::at(key, format!("{a} is forwarded twice")));
+            }
+            taken.push(a);
         }
         if self.ipv6_prefix_len > 126 {
             return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
@@ -276,14 +303,6 @@ impl UserConfig {
     pub fn from_opts(o: &[(String, String)]) -> Result<UserConfig, OptError> {
         opts::check_keys("user", o, KEYS)?;
         let mut c = UserConfig::default();
-        for key in ["smb", "smbserver"] {
-            if opts::get(o, key).is_some() {
-                return Err(OptError::at(
-                    key,
-                    format!("'{key}' is not supported by vm-nic's user network"),
-                ));
-            }
-        }
         if let Some(v) = opts::get(o, "ipv4") {
             c.ipv4 = opts::parse_bool("ipv4", v)?;
         }
@@ -338,13 +357,19 @@ impl UserConfig {
         c.tftp = opts::get(o, "tftp").map(PathBuf::from);
         c.tftp_server_name = opts::get(o, "tftp-server-name").map(str::to_string);
         c.bootfile = opts::get(o, "bootfile").map(str::to_string);
+        let fwd_server = default_forward_server(c.net, c.prefix_len);
         for (k, v) in o {
             if k == "hostfwd" {
                 c.hostfwd.push(parse_hostfwd(v, c.dhcp_start)?);
             } else if k == "guestfwd" {
-                c.guestfwd.push(parse_guestfwd(v)?);
+                c.guestfwd.push(parse_guestfwd(v, fwd_server)?);
             }
         }
+        c.smb = opts::get(o, "smb").map(PathBuf::from);
+        c.smb_server = match opts::get(o, "smbserver") {
+            Some(v) => parse_v4("smbserver", v)?,
+            None => fwd_server,
+        };
         c.dns_resolvers = super::dns::resolvers_from_opts(o)?;
         c.validate()?;
         Ok(c)
@@ -528,7 +553,6 @@ mod tests {
         let e = UserConfig::from_opts(&o(&[("net", "10.0.2.0/255.0.255.0")])).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("net"));
         assert!(UserConfig::from_opts(&o(&[("bogus", "1")])).is_err());
-        assert!(UserConfig::from_opts(&o(&[("smb", "/tmp")])).is_err());
         let c = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.100:80-cmd:cat")])).unwrap();
         assert_eq!(c.guestfwd.len(), 1);
         let e = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.2:80-cmd:cat")])).unwrap_err();
@@ -566,5 +590,47 @@ mod tests {
         .unwrap();
         assert_eq!(c.hostfwd.len(), 2);
         assert_eq!(c.dnssearch, vec!["a.example", "b.example"]);
+    }
+
+    #[test]
+    fn forward_servers_default_to_dot_4_and_must_not_collide() {
+        let c =
+            UserConfig::from_opts(&o(&[("smb", "/srv"), ("guestfwd", "::80-cmd:cat")])).unwrap();
+        assert_eq!(c.smb.as_deref(), Some(std::path::Path::new("/srv")));
+        assert_eq!(c.smb_server, Ipv4Addr::new(10, 0, 2, 4));
+        assert_eq!(c.guestfwd[0].addr, "10.0.2.4:80".parse().unwrap());
+        // libslirp ORs 0.0.2.4 into the network as far as the mask allows.
+        let c = UserConfig::from_opts(&o(&[("net", "10.9.0.0/16"), ("guestfwd", "::80-cmd:x")]))
+            .unwrap();
+        assert_eq!(c.guestfwd[0].addr, "10.9.2.4:80".parse().unwrap());
+        let c = UserConfig::from_opts(&o(&[("smb", "/srv"), ("smbserver", "10.0.2.9")])).unwrap();
+        assert_eq!(c.smb_server, Ipv4Addr::new(10, 0, 2, 9));
+        for (opts, key) in [
+            (
+                &[("smb", "/srv"), ("smbserver", "10.0.2.3")][..],
+                "smbserver",
+            ),
+            (
+                &[("smb", "/srv"), ("smbserver", "10.1.2.4")][..],
+                "smbserver",
+            ),
+            (&[("smb", "/srv"), ("smbserver", "bogus")][..], "smbserver"),
+            (
+                &[("smb", "/srv"), ("guestfwd", "::445-cmd:x")][..],
+                "smbserver",
+            ),
+            (
+                &[
+                    ("guestfwd", "::80-cmd:x"),
+                    ("guestfwd", ":10.0.2.4:80-cmd:y"),
+                ][..],
+                "guestfwd",
+            ),
+        ] {
+            let e = UserConfig::from_opts(&o(opts)).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{opts:?}: {e}");
+        }
+        // smbserver alone, without smb=, forwards nothing and is not checked further.
+        assert!(UserConfig::from_opts(&o(&[("smbserver", "10.0.2.4")])).is_ok());
     }
 }

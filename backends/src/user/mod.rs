@@ -23,6 +23,7 @@ mod ipv6;
 mod out;
 mod ping;
 mod poller;
+mod smb;
 mod sock;
 mod tcp;
 mod tftp;
@@ -44,7 +45,7 @@ use crate::queue::FrameQueue;
 
 pub use config::{parse_hostfwd, parse_redir, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
-pub use guestfwd::{parse_guestfwd, GuestFwd};
+pub use guestfwd::{parse_guestfwd, FwdTarget, GuestFwd};
 pub use out::virtual_mac;
 
 use dhcp::DhcpServer;
@@ -71,6 +72,8 @@ impl Nat {
 /// What the protocol handlers need from the backend for one call.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a UserConfig,
+    /// The guest forwards in force: `guestfwd=` rules and those `smb=` adds.
+    pub forwards: &'a [GuestFwd],
     pub out: &'a mut Output,
     pub poller: &'a Poller,
     pub now: Instant,
@@ -117,7 +120,8 @@ pub struct Connection {
     pub state: String,
     /// The guest's address and port.
     pub guest: SocketAddrV4,
-    /// The host-side peer (or listening address for a forward).
+    /// The host-side peer (the listening address for a `hostfwd`; for a `guestfwd` to a
+    /// command or Unix socket, or `smb=`, the forward's virtual address).
     pub host: SocketAddr,
     /// Bytes from the guest not yet written to the host.
     pub recv_q: usize,
@@ -140,6 +144,11 @@ pub struct UserNet {
     link_up: bool,
     events: Vec<Event>,
     read_buf: Vec<u8>,
+    /// `cfg.guestfwd` and the forwards of `smb`.
+    forwards: Vec<GuestFwd>,
+    /// The `smb=` share, kept for its `Drop` (which removes its directory); declared
+    /// after `nat`, so smbd children are gone first.
+    _smb: Option<smb::SmbServer>,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
@@ -151,11 +160,17 @@ pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> 
 }
 
 impl UserNet {
-    /// Starts the user network: validates `cfg`, creates the epoll set and binds the
-    /// `hostfwd` listeners.
+    /// Starts the user network: validates `cfg`, creates the epoll set, binds the
+    /// `hostfwd` listeners and prepares the `smb` share (failing with
+    /// "smb=: smbd not found; install samba" when Samba is missing).
     pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let smb = cfg.smb.as_deref().map(smb::SmbServer::start).transpose()?;
+        let mut forwards = cfg.guestfwd.clone();
+        if let Some(s) = &smb {
+            forwards.extend(s.forwards(cfg.smb_server));
+        }
         let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
@@ -168,6 +183,8 @@ impl UserNet {
             link_up: true,
             events: Vec::with_capacity(EVENTS_PER_POLL),
             read_buf: vec![0; tcp::READ_CHUNK],
+            forwards,
+            _smb: smb,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
@@ -188,6 +205,7 @@ impl UserNet {
         (
             Ctx {
                 cfg: &self.cfg,
+                forwards: &self.forwards,
                 out: &mut self.out,
                 poller: &self.poller,
                 now,
@@ -272,7 +290,7 @@ impl UserNet {
         }
         match eth.ethertype() {
             EthernetProtocol::Arp if self.cfg.ipv4 => {
-                arp::input(&self.cfg, &mut self.out, eth.payload())
+                arp::input(&self.cfg, &self.forwards, &mut self.out, eth.payload())
             }
             EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
             EthernetProtocol::Ipv6 if self.cfg.ipv6 => {

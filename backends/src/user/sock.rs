@@ -82,6 +82,48 @@ pub(crate) fn tcp_connect(addr: SocketAddr) -> io::Result<(TcpStream, bool)> {
     }
 }
 
+/// Longest Unix socket path plus its terminating NUL (`sun_path`).
+pub(crate) const UNIX_PATH_MAX: usize = 108;
+
+/// Connects a Unix stream socket without blocking: a listener whose backlog is full
+/// fails with `WouldBlock` instead of stalling the caller. The stream is non-blocking.
+pub(crate) fn unix_connect(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= UNIX_PATH_MAX || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad Unix socket path",
+        ));
+    }
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in sun.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: plain socket(2) call; the result is checked and owned right away.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let stream = std::os::unix::net::UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    // SAFETY: sun is a valid sockaddr_un and len does not exceed its size.
+    cvt(unsafe {
+        libc::connect(
+            fd,
+            &sun as *const _ as *const libc::sockaddr,
+            len as libc::socklen_t,
+        )
+    })?;
+    Ok(stream)
+}
+
 /// Makes the next close of `s` send RST instead of FIN (SO_LINGER with zero timeout), so
 /// a guest's reset reaches the host peer as a reset.
 pub(crate) fn set_linger_zero(s: &TcpStream) {

@@ -118,7 +118,9 @@ impl UdpNat {
         dst: SocketAddrV4,
         payload: &[u8],
     ) -> Verdict {
-        // A reply from the guest side of a UDP forward goes back through it.
+        // A reply from the guest side of a UDP forward goes back through it, with
+        // restrict=on too: QEMU documents that restrict leaves explicit forwards alone
+        // (libslirp's udp_input drops these replies, checking restrict first).
         if let Some(fwd) = self.fwds.iter().find(|f| {
             f.guest == src
                 && f.peer
@@ -131,6 +133,8 @@ impl UdpNat {
             }
             return Verdict::Handled;
         }
+        // libslirp's rule: with restrict=on only DHCP and TFTP (served before this) and
+        // forward replies pass; DNS to the virtual DNS address is dropped too, silently.
         if cx.cfg.restrict {
             log::debug!("user: restrict=on drops UDP to {dst}");
             return Verdict::Refused;

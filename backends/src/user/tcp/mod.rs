@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{TcpControl, TcpPacket, TcpRepr};
 
-use super::guestfwd::{self, HostStream, Reaper};
+use super::guestfwd::{self, FwdTarget, HostStream, Reaper};
 use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
 
@@ -131,18 +131,24 @@ impl TcpNat {
     }
 
     fn open(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr) -> Verdict {
-        if let Some(fwd) = cx.cfg.guestfwd.iter().find(|g| g.addr == key.remote) {
-            return self.open_cmd(cx, key, seg, &fwd.command.clone());
-        }
-        if cx.cfg.restrict {
-            log::debug!("user: restrict=on refuses TCP to {}", key.remote);
-            reset_for(cx, &key, seg);
-            return Verdict::Refused;
-        }
-        let Some(target) = Self::host_target(cx, key.remote) else {
-            log::debug!("user: no host target for TCP to {}", key.remote);
-            reset_for(cx, &key, seg);
-            return Verdict::Refused;
+        // Guest forwards are served even with restrict=on, as in libslirp.
+        let fwd = cx.forwards.iter().find(|g| g.addr == key.remote);
+        let target = match fwd.map(|g| g.target.clone()) {
+            Some(FwdTarget::Tcp(addr)) => addr,
+            Some(local) => return self.open_local(cx, key, seg, &local),
+            None if cx.cfg.restrict => {
+                log::debug!("user: restrict=on refuses TCP to {}", key.remote);
+                reset_for(cx, &key, seg);
+                return Verdict::Refused;
+            }
+            None => {
+                let Some(target) = Self::host_target(cx, key.remote) else {
+                    log::debug!("user: no host target for TCP to {}", key.remote);
+                    reset_for(cx, &key, seg);
+                    return Verdict::Refused;
+                };
+                target
+            }
         };
         if cx.flows >= cx.cfg.limits.max_flows {
             log::debug!("user: flow limit reached, TCP to {} refused", key.remote);
@@ -175,26 +181,40 @@ impl TcpNat {
         Verdict::Handled
     }
 
-    /// A guest connection to a guestfwd address: the command serves it, and the
-    /// connection is established at once (allowed under restrict=on, as in libslirp).
-    fn open_cmd(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr, command: &str) -> Verdict {
-        if cx.flows >= cx.cfg.limits.max_flows {
+    /// A guest connection to a guestfwd command or Unix socket: the connection is
+    /// established at once, or reset when the command or socket fails.
+    fn open_local(
+        &mut self,
+        cx: &mut Ctx,
+        key: FlowKey,
+        seg: &TcpRepr,
+        target: &FwdTarget,
+    ) -> Verdict {
+        let commands = self.flows.iter().flatten().filter(|f| f.child.is_some());
+        let too_many_commands =
+            matches!(target, FwdTarget::Cmd(_)) && commands.count() >= cx.cfg.limits.max_commands;
+        if cx.flows >= cx.cfg.limits.max_flows || too_many_commands {
+            log::debug!(
+                "user: flow or command limit reached, TCP to {} refused",
+                key.remote
+            );
             self.refused += 1;
             reset_for(cx, &key, seg);
             return Verdict::Refused;
         }
-        let (stream, child) = match guestfwd::spawn(command) {
+        let (stream, child) = match guestfwd::open_local(target) {
             Ok(x) => x,
             Err(e) => {
-                log::debug!("user: guestfwd command '{command}' failed to start: {e}");
+                log::debug!("user: guestfwd {target:?} failed: {e}");
                 reset_for(cx, &key, seg);
                 return Verdict::Refused;
             }
         };
-        let host = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        // The table shows the forward's virtual address (libslirp shows the same).
+        let host = SocketAddr::V4(key.remote);
         let cap = cx.cfg.limits.tcp_buffer;
         let mut flow = Flow::from_guest_syn(key, stream, host, seg, cap);
-        flow.child = Some(child);
+        flow.child = child;
         let id = self.insert(flow);
         self.connected(cx, id);
         cx.flows += 1;
