@@ -29,7 +29,7 @@ mod tftp;
 mod udp;
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -115,8 +115,9 @@ pub struct Connection {
     /// QEMU's state word: `ESTABLISHED`, `SYN_SENT`, `HOST_FORWARD`, or for UDP the
     /// seconds left before the idle timeout (`236 sec`).
     pub state: String,
-    /// The guest's address and port.
-    pub guest: SocketAddrV4,
+    /// The guest's address and port (`[::]:port` for a forward to the guest's learned
+    /// IPv6 address).
+    pub guest: SocketAddr,
     /// The host-side peer (or listening address for a forward).
     pub host: SocketAddr,
     /// Bytes from the guest not yet written to the host.
@@ -140,6 +141,9 @@ pub struct UserNet {
     link_up: bool,
     events: Vec<Event>,
     read_buf: Vec<u8>,
+    /// When the next unsolicited router advertisement is due (IPv6 on).
+    ra_next: Option<Instant>,
+    ra_seed: u64,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
@@ -157,6 +161,14 @@ impl UserNet {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
+        let now = Instant::now();
+        // The RA jitter needs no secrecy, only to differ between instances.
+        let mut ra_seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32)
+            | 1;
+        let ra_next = cfg.ipv6.then(|| ipv6::next_ra(now, &mut ra_seed));
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
@@ -168,14 +180,15 @@ impl UserNet {
             link_up: true,
             events: Vec::with_capacity(EVENTS_PER_POLL),
             read_buf: vec![0; tcp::READ_CHUNK],
+            ra_next,
+            ra_seed,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
-            let guest = SocketAddrV4::new(fwd.guest.0, fwd.guest.1);
-            let (cx, nat) = n.split(Instant::now());
+            let (cx, nat) = n.split(now);
             let r = match fwd.proto {
-                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, guest),
-                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, guest),
+                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, fwd.guest),
+                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, fwd.guest),
             };
             r.map_err(|e| io::Error::new(e.kind(), format!("hostfwd {}: {e}", fwd.host)))?;
         }
@@ -275,9 +288,7 @@ impl UserNet {
                 arp::input(&self.cfg, &mut self.out, eth.payload())
             }
             EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
-            EthernetProtocol::Ipv6 if self.cfg.ipv6 => {
-                ipv6::input(&self.cfg, &mut self.out, src_mac, eth.payload())
-            }
+            EthernetProtocol::Ipv6 if self.cfg.ipv6 => self.ipv6_input(src_mac, eth.payload(), now),
             _ => Verdict::Ignored,
         }
     }
@@ -320,9 +331,85 @@ impl UserNet {
             }
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
-                nat.tcp.input(&mut cx, src, dst, data)
+                nat.tcp.input(&mut cx, src.into(), dst.into(), data)
             }
             _ => Verdict::Ignored,
+        }
+    }
+
+    fn ipv6_input(&mut self, src_mac: EthernetAddress, payload: &[u8], now: Instant) -> Verdict {
+        let ip = match ipv6::parse(payload) {
+            Ok(ip) => ip,
+            Err(v) => return v,
+        };
+        let (src, dst) = (ip.src, ip.dst);
+        let link_local = src.segments()[0] & 0xffc0 == 0xfe80;
+        let ours = self.cfg.is_v6_host(src) || src == self.cfg.ipv6_dns;
+        if src.is_multicast() || ours {
+            log::debug!("user: IPv6 from {src} (multicast or a virtual host's) dropped");
+            return Verdict::Malformed;
+        }
+        if self.cfg.in_net6(src) || link_local {
+            self.out.learn6(src, src_mac, self.cfg.in_net6(src));
+        } else if !src.is_unspecified() {
+            log::debug!("user: IPv6 from {src}, outside the virtual network, dropped");
+            return Verdict::Ignored;
+        }
+        match ip.proto {
+            IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
+            IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
+            IpProtocol::Tcp if !src.is_unspecified() => {
+                let (mut cx, nat) = self.split(now);
+                nat.tcp.input(&mut cx, src.into(), dst.into(), ip.data)
+            }
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn udp6_input(
+        &mut self,
+        src_mac: EthernetAddress,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        data: &[u8],
+        now: Instant,
+    ) -> Verdict {
+        let Ok(udp) = UdpPacket::new_checked(data) else {
+            log::debug!("user: UDP/IPv6 header truncated or length field inconsistent");
+            return Verdict::Malformed;
+        };
+        // A zero UDP checksum is not allowed over IPv6 (RFC 8200 8.1).
+        if udp.checksum() == 0 || !udp.verify_checksum(&src.into(), &dst.into()) {
+            log::debug!("user: UDP/IPv6 checksum bad or zero, datagram dropped");
+            return Verdict::Malformed;
+        }
+        if src.is_unspecified() {
+            return Verdict::Ignored;
+        }
+        if udp.dst_port() == ipv6::DHCP6_SERVER_PORT {
+            let o = &mut self.out;
+            return ipv6::dhcp6(&self.cfg, o, src_mac, udp.payload(), src, udp.src_port());
+        }
+        let (src, dst) = (
+            SocketAddr::new(src.into(), udp.src_port()),
+            SocketAddr::new(dst.into(), udp.dst_port()),
+        );
+        let (mut cx, nat) = self.split(now);
+        nat.udp.input(&mut cx, src, dst, udp.payload())
+    }
+
+    /// Sends the periodic router advertisement when due, to all nodes.
+    fn ra_timer(&mut self, now: Instant) {
+        let Some(due) = self.ra_next else {
+            return;
+        };
+        if due > now {
+            return;
+        }
+        self.ra_next = Some(ipv6::next_ra(now, &mut self.ra_seed));
+        if self.link_up {
+            let all = ipv6::ALL_NODES;
+            ipv6::router_advert(&self.cfg, &mut self.out, all, out::multicast_mac(all));
         }
     }
 
@@ -352,7 +439,8 @@ impl UserNet {
         if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
             return nat.tftp.input(&mut cx, src, udp.payload());
         }
-        nat.udp.input(&mut cx, src, dst, udp.payload())
+        nat.udp
+            .input(&mut cx, src.into(), dst.into(), udp.payload())
     }
 }
 
@@ -421,6 +509,7 @@ impl NetBackend for UserNet {
             self.nat.tftp.next_deadline(),
             self.nat.ping.next_deadline(),
             self.reasm.next_deadline(),
+            self.ra_next,
         ]
         .into_iter()
         .flatten()
@@ -447,6 +536,7 @@ impl NetBackend for UserNet {
             }
         }
         self.reasm.expire(now);
+        self.ra_timer(now);
         let (mut cx, nat) = self.split(now);
         nat.tcp.timers(&mut cx);
         nat.udp.timers(&mut cx);
