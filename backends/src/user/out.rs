@@ -18,8 +18,7 @@ use crate::queue::FrameQueue;
 const ETH_HDR: usize = 14;
 const IPV4_HDR: usize = 20;
 const IPV6_HDR: usize = 40;
-/// IPv6 Fragment extension header (RFC 8200 4.5): its next-header number and size.
-const IPV6_FRAG: u8 = 44;
+/// Size of the IPv6 Fragment extension header (RFC 8200 4.5).
 const IPV6_FRAG_HDR: usize = 8;
 /// The guest's MTU: QEMU's user network and every emulated NIC here use Ethernet's 1500.
 pub(crate) const MTU: usize = 1500;
@@ -505,7 +504,7 @@ impl Output {
             eth.emit(&mut frame);
             let mut pkt = Ipv6Packet::new_unchecked(frame.payload_mut());
             Ipv6Repr {
-                next_header: IpProtocol::Unknown(IPV6_FRAG),
+                next_header: IpProtocol::Ipv6Frag,
                 payload_len: len,
                 ..ip
             }
