@@ -356,6 +356,29 @@ fn udp_over_ipv6_to_a_closed_port_gets_icmpv6_port_unreachable() {
     assert_eq!(&raw[48..52], &[0x13, 0x8a, (port >> 8) as u8, port as u8]);
 }
 
+#[test]
+fn dns_over_tcp_to_the_ipv6_dns_address_reaches_the_resolver() {
+    let resolver = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = UserConfig {
+        dns_resolvers: vec![resolver.local_addr().unwrap()],
+        ..UserConfig::default()
+    };
+    let mut n = UserNet::new(cfg).unwrap();
+    let mut g = Guest6::new(40200, (DNS_V6, 53));
+    let sa = connect6(&mut n, &mut g);
+    assert_eq!(sa.src, DNS_V6);
+    let mut host = accept(&resolver);
+    n.send(&g.data(b"\x00\x02\x12\x34")).unwrap();
+    pump(&mut n, Duration::from_millis(100), |n| !n.has_pending());
+    let mut buf = [0u8; 4];
+    host.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"\x00\x02\x12\x34");
+    // Other ports of the DNS address are refused.
+    let g = Guest6::new(40201, (DNS_V6, 80));
+    n.send(&g.syn()).unwrap();
+    assert!(wait6(&mut n, &g)[0].rst);
+}
+
 const QUERY: &[u8] =
     b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x04test\x00\x00\x1c\x00\x01";
 
@@ -467,8 +490,12 @@ fn hostfwd_handshake(n: &mut UserNet, guest_port: u16) -> (Guest6, Seg6) {
 }
 
 #[test]
-fn hostfwd_to_the_learned_ipv6_guest() {
-    let cfg = UserConfig::from_opts(&[("hostfwd".into(), "tcp:[::1]:0-[::]:22".into())]).unwrap();
+fn hostfwd_to_the_learned_ipv6_guest_even_when_restricted() {
+    let cfg = UserConfig::from_opts(&[
+        ("hostfwd".into(), "tcp:[::1]:0-[::]:22".into()),
+        ("restrict".into(), "on".into()),
+    ])
+    .unwrap();
     let mut n = UserNet::new(cfg).unwrap();
     let fwd = n.hostfwd_addrs()[0];
     assert!(fwd.is_ipv6());

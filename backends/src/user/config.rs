@@ -108,6 +108,11 @@ pub(crate) enum Dest {
     Outside,
 }
 
+/// True for an IPv6 link-local unicast address (fe80::/10).
+pub(crate) fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
 /// The host's loopback address in the family of `a`.
 pub(crate) fn loopback_like(a: IpAddr) -> IpAddr {
     match a {
@@ -249,9 +254,8 @@ impl UserConfig {
     /// True when a guest packet to `a` may leave the virtual network: a unicast address
     /// outside `ipv6-net`, not link-local, loopback, or IPv4-mapped.
     pub fn v6_routable(&self, a: Ipv6Addr) -> bool {
-        let link_local = a.segments()[0] & 0xffc0 == 0xfe80;
         !(self.in_net6(a)
-            || link_local
+            || is_link_local(a)
             || a.is_multicast()
             || a.is_unspecified()
             || a.is_loopback()

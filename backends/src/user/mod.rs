@@ -343,7 +343,7 @@ impl UserNet {
             Err(v) => return v,
         };
         let (src, dst) = (ip.src, ip.dst);
-        let link_local = src.segments()[0] & 0xffc0 == 0xfe80;
+        let link_local = config::is_link_local(src);
         let ours = self.cfg.is_v6_host(src) || src == self.cfg.ipv6_dns;
         if src.is_multicast() || ours {
             log::debug!("user: IPv6 from {src} (multicast or a virtual host's) dropped");
