@@ -797,3 +797,66 @@ fn ipv6_flows_share_the_flow_limit() {
     assert_eq!(n.stats().refused, 2);
     drop(server);
 }
+
+/// Runs `f` on a thread in a new network namespace with only a down loopback, so every
+/// destination is unreachable without sending anything anywhere (needs root).
+fn in_empty_netns(f: impl FnOnce() + Send + 'static) {
+    let r = thread::spawn(move || {
+        // SAFETY: unshare affects only this thread's namespace membership.
+        assert_eq!(
+            unsafe { libc::unshare(libc::CLONE_NEWNET) },
+            0,
+            "unshare(CLONE_NEWNET) failed (this test needs root): {}",
+            std::io::Error::last_os_error()
+        );
+        f()
+    })
+    .join();
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// Sends a SYN from guest port `port` to `far` and checks the answer is an ICMPv6 "no
+/// route to destination" from fe80::2 quoting it.
+fn expect_no_route(n: &mut UserNet, far: Ipv6Addr, port: u16) {
+    let g = Guest6::new(port, (far, 80));
+    n.send(&g.syn()).unwrap();
+    let frames = drain(n);
+    assert_eq!(frames.len(), 1, "one answer to the SYN");
+    let (src, dst, proto, raw, eth_dst) = parse_ip6(&frames[0]).unwrap();
+    assert_eq!((src, dst, proto), (ROUTER_LL, GUEST_V6, IpProtocol::Icmpv6));
+    assert_eq!(eth_dst, GUEST_MAC);
+    let p = Icmpv6Packet::new_checked(&raw[..]).unwrap();
+    assert!(p.verify_checksum(&src, &dst));
+    // Destination unreachable (1), no route to destination (0), quoting the SYN.
+    assert_eq!((u8::from(p.msg_type()), p.msg_code()), (1, 0));
+    let quoted = Ipv6Packet::new_unchecked(&raw[8..]);
+    assert_eq!((quoted.src_addr(), quoted.dst_addr()), (GUEST_V6, far));
+    assert_eq!(quoted.next_header(), IpProtocol::Tcp);
+    let ports = [(port >> 8) as u8, port as u8, 0, 80];
+    assert_eq!(&raw[48..52], &ports, "the SYN's ports");
+    assert_eq!(
+        &raw[52..56],
+        &g.seq.to_be_bytes(),
+        "the SYN's sequence number"
+    );
+    assert!(n.connections().is_empty());
+}
+
+#[test]
+fn tcp_over_ipv6_without_a_route_gets_icmpv6_no_route() {
+    in_empty_netns(|| {
+        let mut n = net();
+        let far = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        // Loopback down: no IPv6 source address at all (EADDRNOTAVAIL).
+        expect_no_route(&mut n, far, 40300);
+        // Loopback up: no route (ENETUNREACH).
+        let st = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("ip (iproute2) is needed");
+        assert!(st.success());
+        expect_no_route(&mut n, far, 40301);
+    });
+}

@@ -119,7 +119,9 @@ pub(super) fn reset_for(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr) {
 pub(super) fn refuse(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr, e: &io::Error) {
     let why = match e.raw_os_error() {
         Some(libc::EHOSTUNREACH) => Unreachable::Host,
-        Some(libc::ENETUNREACH) => Unreachable::Net,
+        // IPv6 with no source address for the destination (no route at all) fails
+        // with EADDRNOTAVAIL rather than ENETUNREACH.
+        Some(libc::ENETUNREACH | libc::EADDRNOTAVAIL) => Unreachable::Net,
         _ => {
             reset_for(cx, key, seg);
             return;
