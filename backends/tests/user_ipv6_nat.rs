@@ -3,6 +3,7 @@
 //! 127.0.0.1). The test plays the guest with crafted frames.
 #![cfg(feature = "user")]
 
+mod netns_util;
 mod user_util;
 
 use std::io::{ErrorKind, Read, Write};
@@ -10,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use netns_util::in_empty_netns;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::*;
 use user_util::*;
@@ -796,25 +798,6 @@ fn ipv6_flows_share_the_flow_limit() {
     assert_eq!(n.connections().len(), 2);
     assert_eq!(n.stats().refused, 2);
     drop(server);
-}
-
-/// Runs `f` on a thread in a new network namespace with only a down loopback, so every
-/// destination is unreachable without sending anything anywhere (needs root).
-fn in_empty_netns(f: impl FnOnce() + Send + 'static) {
-    let r = thread::spawn(move || {
-        // SAFETY: unshare affects only this thread's namespace membership.
-        assert_eq!(
-            unsafe { libc::unshare(libc::CLONE_NEWNET) },
-            0,
-            "unshare(CLONE_NEWNET) failed (this test needs root): {}",
-            std::io::Error::last_os_error()
-        );
-        f()
-    })
-    .join();
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
 }
 
 /// Sends a SYN from guest port `port` to `far` and checks the answer is an ICMPv6 "no
