@@ -281,6 +281,14 @@ impl UserConfig {
         }
     }
 
+    /// True for an address no unicast transport may use as a peer: unspecified,
+    /// multicast, or an IPv4 broadcast (limited or this network's directed one).
+    pub(crate) fn is_group(&self, a: IpAddr) -> bool {
+        a.is_unspecified()
+            || a.is_multicast()
+            || matches!(a, IpAddr::V4(b) if b.is_broadcast() || b == self.broadcast())
+    }
+
     /// The directed broadcast address of the virtual network.
     pub fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.net) | !prefix_mask(self.prefix_len))

@@ -358,7 +358,7 @@ impl UserNet {
         match ip.proto {
             IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
             IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
-            IpProtocol::Tcp if !src.is_unspecified() => {
+            IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
                 nat.tcp.input(&mut cx, src.into(), dst.into(), ip.data)
             }

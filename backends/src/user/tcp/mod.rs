@@ -99,6 +99,12 @@ impl TcpNat {
             log::debug!("user: TCP segment with bad checksum, port 0 or flags dropped");
             return Verdict::Malformed;
         };
+        // TCP is unicast: a segment to a group address or from no address gets no flow
+        // and no reset (which would have to come from that address).
+        if src.is_unspecified() || cx.cfg.is_group(dst) {
+            log::debug!("user: TCP from {src} to group or unspecified {dst} ignored");
+            return Verdict::Ignored;
+        }
         let key = FlowKey {
             guest: SocketAddr::new(src, seg.src_port),
             remote: SocketAddr::new(dst, seg.dst_port),
