@@ -20,6 +20,7 @@ use super::Verdict;
 
 /// The router's link-local address (libslirp uses fe80::2 too).
 pub const ROUTER_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+/// The all-nodes multicast address: where unsolicited router advertisements go.
 pub(crate) const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// The DHCPv6 server port.
 pub(crate) const DHCP6_SERVER_PORT: u16 = 547;
