@@ -209,6 +209,42 @@ fn tap_from_fds_with_vhost() {
     assert_eq!(warnings(&cfg), ["netdev hostnet0 has no peer"]);
 }
 
+const USER_IPV6_FWD: &str = "-netdev user,id=n0,hostfwd=tcp:[::1]:2222-[fec0::15]:22,\
+                             hostfwd=tcp:[::1]:8080-[::]:80 -device e1000,netdev=n0";
+
+#[test]
+fn user_ipv6_hostfwd_in_brackets() {
+    let cfg = parse(USER_IPV6_FWD);
+    let nd = &cfg.netdevs[0];
+    assert_eq!((nd.kind.as_str(), nd.name.as_str()), ("user", "n0"));
+    assert_eq!(
+        kv(&nd.backend_opts()),
+        [
+            ("hostfwd", "tcp:[::1]:2222-[fec0::15]:22"),
+            ("hostfwd", "tcp:[::1]:8080-[::]:80")
+        ]
+    );
+    let user = vm_nic::backends::user::UserConfig::from_opts(&nd.backend_opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fwd: Vec<(String, String)> = user
+        .hostfwd
+        .iter()
+        .map(|f| (f.host.to_string(), f.guest.to_string()))
+        .collect();
+    assert_eq!(
+        fwd,
+        [
+            ("[::1]:2222".to_string(), "[fec0::15]:22".to_string()),
+            ("[::1]:8080".to_string(), "[::]:80".to_string())
+        ]
+    );
+    // Without brackets the error says how to write it.
+    let bad = parse("-netdev user,id=n0,hostfwd=tcp:::1:2222-fec0::15:22");
+    let e =
+        vm_nic::backends::user::UserConfig::from_opts(&bad.netdevs[0].backend_opts()).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("hostfwd"));
+}
+
 #[test]
 fn restricted_user_net_with_guestfwd_and_smb() {
     let line = "-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:4321,smb=/srv/share -device e1000,netdev=n0";
@@ -243,6 +279,7 @@ fn the_docs_list_every_tested_line() {
         "-net nic,model=virtio,macaddr=00:0B:5D:99:82:2B",
         "-net tap,vlan=0,ifname=tap0",
         "-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:4321,smb=/srv/share -device e1000,netdev=n0",
+        USER_IPV6_FWD,
     ] {
         assert!(doc.contains(line), "docs/qemu-options.md lacks {line}");
     }

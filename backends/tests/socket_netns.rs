@@ -2,24 +2,10 @@
 //! the test creates (only loopback exists there), so "unreachable" is real and local.
 #![cfg(feature = "socket")]
 
-use vm_nic_backends::socket;
+mod netns_util;
 
-fn in_empty_netns(f: impl FnOnce() + Send + 'static) {
-    let r = std::thread::spawn(move || {
-        // SAFETY: unshare affects only this thread's namespace membership.
-        assert_eq!(
-            unsafe { libc::unshare(libc::CLONE_NEWNET) },
-            0,
-            "unshare(CLONE_NEWNET) failed (this test needs root): {}",
-            std::io::Error::last_os_error()
-        );
-        f()
-    })
-    .join();
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
-}
+use netns_util::in_empty_netns;
+use vm_nic_backends::socket;
 
 fn o(k: &str, v: &str) -> Vec<(String, String)> {
     vec![(k.to_string(), v.to_string())]

@@ -51,6 +51,33 @@ fn seeds() -> Vec<Vec<u8>> {
         lladdr: Some(GUEST_MAC.into()),
     });
     let rs = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: None });
+    // IPv6 TCP SYN and DNS query, the SYN behind a Hop-by-Hop header (PadN).
+    let v6_syn = {
+        let repr = TcpRepr {
+            src_port: 1234,
+            dst_port: 80,
+            control: TcpControl::Syn,
+            seq_number: TcpSeqNumber(1),
+            ack_number: None,
+            window_len: 65535,
+            window_scale: Some(0),
+            max_seg_size: Some(1440),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let mut p = vec![6, 0, 1, 4, 0, 0, 0, 0];
+        p.resize(8 + repr.buffer_len(), 0);
+        repr.emit(
+            &mut TcpPacket::new_unchecked(&mut p[8..]),
+            &GUEST_V6.into(),
+            &HOST_V6.into(),
+            &Default::default(),
+        );
+        ipv6_frame(GUEST_V6, HOST_V6, IpProtocol::HopByHop, 64, &p)
+    };
+    let v6_dns = udp6((GUEST_V6, 5000), (DNS_V6, 53), b"\x12\x34\x01\x00\x00\x01");
     vec![
         arp_request(GUEST_IP, GW),
         dhcp,
@@ -61,6 +88,8 @@ fn seeds() -> Vec<Vec<u8>> {
         udp((GUEST_IP, 5000), (DNS, 53), b"\x12\x34\x01\x00\x00\x01"),
         icmp6_frame(GUEST_V6, HOST_V6, 255, &ns),
         icmp6_frame(GUEST_LL, HOST_V6, 255, &rs),
+        v6_syn,
+        v6_dns,
     ]
 }
 
@@ -91,9 +120,20 @@ fn check_output(n: &mut UserNet) {
             }
             EthernetProtocol::Ipv6 => {
                 let (src, dst, proto, payload, _) = parse_ip6(&f).unwrap();
-                if proto == IpProtocol::Icmpv6 {
-                    let p = Icmpv6Packet::new_checked(&payload[..]).unwrap();
-                    assert!(p.verify_checksum(&src, &dst));
+                match proto {
+                    IpProtocol::Icmpv6 => {
+                        let p = Icmpv6Packet::new_checked(&payload[..]).unwrap();
+                        assert!(p.verify_checksum(&src, &dst));
+                    }
+                    IpProtocol::Tcp => {
+                        let p = TcpPacket::new_checked(&payload[..]).unwrap();
+                        assert!(p.verify_checksum(&src.into(), &dst.into()));
+                    }
+                    IpProtocol::Udp => {
+                        let p = UdpPacket::new_checked(&payload[..]).unwrap();
+                        assert!(p.verify_checksum(&src.into(), &dst.into()));
+                    }
+                    _ => {}
                 }
             }
             other => panic!("unexpected ethertype {other}"),
@@ -116,7 +156,7 @@ proptest! {
 
     #[test]
     fn corrupted_valid_frames_never_panic(
-        which in 0usize..9,
+        which in 0usize..11,
         flips in prop::collection::vec((0usize..2000, any::<u8>()), 1..6),
         cut in 0usize..2000,
     ) {

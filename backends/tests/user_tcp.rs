@@ -20,20 +20,7 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 }
 
 fn accept(l: &TcpListener) -> TcpStream {
-    l.set_nonblocking(true).unwrap();
-    let end = Instant::now() + T;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(T)).unwrap();
-                s.set_write_timeout(Some(T)).unwrap();
-                return s;
-            }
-            Err(_) if Instant::now() < end => thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("no connection: {e}"),
-        }
-    }
+    accept_within(l, T)
 }
 
 /// Completes a guest-initiated handshake; returns the guest end and the window scale

@@ -2,12 +2,14 @@
 # ping when the kernel command line has vmnic.usernet=1. Prints `VMNIC-RESULT key=value`
 # lines through init.sh's `result`. The host side (tests/guest_usernet_*.rs) runs the
 # servers on its 127.0.0.1 and checks every value.
-# Knobs: vmnic.http=PORT (host HTTP server: GET /blob, POST /upload), vmnic.fwdport=PORT
+# Knobs: vmnic.http=PORT (host HTTP server: GET /blob, POST /upload), vmnic.http6=PORT
+# (host HTTP server on ::1, fetched through fec0::2: IPv6 TCP NAT), vmnic.fwdport=PORT
 # (guest port hostfwd forwards to), vmnic.dnsname=NAME (a name the test's resolver
 # serves), vmnic.tftpfile=NAME, vmnic.upmb=N (upload size, MiB), vmnic.restricted=1
 # (restrict=on: the host connection must fail, the forward must still work),
 # vmnic.bulktimeout=N (guest seconds each bulk transfer may take; 0 = no limit).
 http_port=0
+http6_port=0
 fwd_port=0
 dns_name=""
 tftp_file=""
@@ -17,6 +19,7 @@ bulk_timeout=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         vmnic.http=*) http_port="${arg#vmnic.http=}" ;;
+        vmnic.http6=*) http6_port="${arg#vmnic.http6=}" ;;
         vmnic.fwdport=*) fwd_port="${arg#vmnic.fwdport=}" ;;
         vmnic.dnsname=*) dns_name="${arg#vmnic.dnsname=}" ;;
         vmnic.tftpfile=*) tftp_file="${arg#vmnic.tftpfile=}" ;;
@@ -81,6 +84,12 @@ addr6=$(ip -6 addr show dev eth0 | sed -n 's/.*inet6 \(fec0[0-9a-f:]*\)\/.*/\1/p
 result "ipv6_addr=${addr6:-none}"
 [ -n "$addr6" ] || { ip -6 addr show dev eth0; ip -6 route; cat /proc/net/igmp6; } 2>&1 | sed 's/^/VMNIC-LOG /'
 result "ping6_rx=$(ping_rx -6 -c 3 -W 2 fec0::2)"
+if [ "$http6_port" != 0 ]; then
+    # TCP over IPv6: the virtual host fec0::2 is the host's ::1.
+    sha6=$(timeout 60 wget -q -O - "http://[fec0::2]:$http6_port/blob" 2>/tmp/w6.err | sha256sum | cut -d' ' -f1)
+    result "http6_sha=$sha6"
+    sed 's/^/VMNIC-LOG /' /tmp/w6.err
+fi
 
 if [ "$fwd_port" != 0 ]; then
     i=0

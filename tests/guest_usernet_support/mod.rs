@@ -3,10 +3,11 @@
 //! pings of the gateway and the DNS address, a DNS lookup answered by the test's
 //! resolver (`dns-upstream=`), a 64 MiB HTTP download and a 16 MiB upload with SHA-256
 //! sums compared, a host connection to a guest server through `hostfwd`, a TFTP fetch,
-//! and IPv6 (address from the router advertisement, ping of fec0::2). A second, short
+//! and IPv6 (address from the router advertisement, ping of fec0::2, an HTTP fetch from a
+//! server on the host's ::1 through fec0::2 with its SHA-256). A second, short
 //! boot with `restrict=on` shows the host connection blocked and the forward still open.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,8 @@ pub struct UsernetRun {
     pub run: GuestRun,
     /// SHA-256 of the blob served over HTTP.
     pub blob_sha: String,
+    /// SHA-256 of the small blob served over HTTP on the host's ::1.
+    pub blob6_sha: String,
     /// SHA-256 of the TFTP file.
     pub tftp_sha: String,
     /// The token the host sent through hostfwd.
@@ -88,6 +91,11 @@ pub fn boot_sized(
     std::fs::create_dir_all(&tftp_dir).unwrap();
     write_blob(&tftp_dir.join("boot.bin"), 300_000, 0x7f7f);
     let blob_sha = sha256_file(&blob);
+    // The IPv6 fetch: TCP NAT over IPv6 from fec0::2 to the host's ::1.
+    let blob6 = dir.0.join("blob6");
+    write_blob(&blob6, 256 << 10, 0x6666);
+    let blob6_sha = sha256_file(&blob6);
+    let http6 = HttpServer::start_on(Ipv6Addr::LOCALHOST.into(), blob6);
     let tftp_sha = sha256_file(&tftp_dir.join("boot.bin"));
     let http = HttpServer::start(blob);
     let dns = DnsResponder::start(DNS_NAME, DNS_ADDR);
@@ -108,9 +116,11 @@ pub fn boot_sized(
         if restricted { ",restrict=on" } else { "" }
     );
     let append = format!(
-        "vmnic.usernet=1 vmnic.http={} vmnic.fwdport={GUEST_FWD_PORT} vmnic.dnsname={DNS_NAME} \
-         vmnic.tftpfile={} vmnic.upmb={upload_mib} vmnic.restricted={} vmnic.bulktimeout={bulk_timeout}",
+        "vmnic.usernet=1 vmnic.http={} vmnic.http6={} vmnic.fwdport={GUEST_FWD_PORT} \
+         vmnic.dnsname={DNS_NAME} vmnic.tftpfile={} vmnic.upmb={upload_mib} vmnic.restricted={} \
+         vmnic.bulktimeout={bulk_timeout}",
         http.port,
+        if restricted { 0 } else { http6.port },
         if restricted { "" } else { "boot.bin" },
         u8::from(restricted)
     );
@@ -140,6 +150,7 @@ pub fn boot_sized(
     UsernetRun {
         run,
         blob_sha,
+        blob6_sha,
         tftp_sha,
         token,
         hostfwd_reply,
@@ -189,6 +200,7 @@ impl UsernetRun {
             r.output
         );
         r.expect("ping6_rx", "3");
+        r.expect("http6_sha", &self.blob6_sha);
         self.assert_hostfwd();
         r.expect("done", "1");
     }

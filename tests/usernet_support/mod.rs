@@ -6,7 +6,7 @@
 #![allow(dead_code)] // each test uses the part it needs
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -98,10 +98,10 @@ impl Drop for Stop {
     }
 }
 
-/// A minimal HTTP/1.0 server on 127.0.0.1: `GET /blob` sends the blob file,
+/// A minimal HTTP/1.0 server on 127.0.0.1 (or ::1): `GET /blob` sends the blob file,
 /// `POST /upload` answers with the SHA-256 of the body and records it.
 pub struct HttpServer {
-    /// Its port on 127.0.0.1.
+    /// Its port on the loopback.
     pub port: u16,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
@@ -111,9 +111,16 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `blob` until dropped (or [`LIFETIME`]).
+    /// Serves `blob` on 127.0.0.1 until dropped (or [`LIFETIME`]).
     pub fn start(blob: PathBuf) -> HttpServer {
-        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        HttpServer::start_on(Ipv4Addr::LOCALHOST.into(), blob)
+    }
+
+    /// Serves `blob` on the loopback address `ip` (127.0.0.1 or ::1) until dropped.
+    pub fn start_on(ip: IpAddr, blob: PathBuf) -> HttpServer {
+        let l = TcpListener::bind((ip, 0)).unwrap_or_else(|e| {
+            panic!("cannot listen on {ip} (does the host have it on `lo`?): {e}")
+        });
         l.set_nonblocking(true).unwrap();
         let port = l.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));

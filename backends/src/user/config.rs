@@ -1,6 +1,6 @@
 //! `-netdev user` options: QEMU's names and defaults, parsed into a typed [`UserConfig`].
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,10 +49,12 @@ pub enum FwdProto {
 pub struct HostFwd {
     /// TCP or UDP.
     pub proto: FwdProto,
-    /// Host address and port to listen on (QEMU's default address is 0.0.0.0).
+    /// Host address and port to listen on (QEMU's default address is 0.0.0.0; an IPv6
+    /// address is written in brackets, `[::1]:2222`).
     pub host: SocketAddr,
-    /// Guest address and port the traffic is delivered to.
-    pub guest: (Ipv4Addr, u16),
+    /// Guest address and port the traffic is delivered to: IPv4, or IPv6 (`[::]` meaning
+    /// the guest's address learned from its traffic, as libslirp resolves it lazily).
+    pub guest: SocketAddr,
 }
 
 /// Resource bounds of the user-mode network. Exceeding one refuses new work cleanly
@@ -95,6 +97,32 @@ impl Default for Limits {
             queue_bytes: 8 << 20,
             max_commands: 64,
         }
+    }
+}
+
+/// A guest packet's destination, as [`UserConfig::dest`] classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dest {
+    /// The virtual host (gateway): the host's loopback of the same family.
+    Host,
+    /// The virtual DNS server: forwarded to the host's resolvers.
+    Dns,
+    /// Another address of the virtual network, broadcast, multicast or unspecified.
+    Local,
+    /// Outside the virtual network: NAT'ed to itself.
+    Outside,
+}
+
+/// True for an IPv6 link-local unicast address (fe80::/10).
+pub(crate) fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The host's loopback address in the family of `a`.
+pub(crate) fn loopback_like(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
     }
 }
 
@@ -228,6 +256,57 @@ impl UserConfig {
         in_net(self.net, self.prefix_len, a)
     }
 
+    /// True when `a` lies inside `ipv6-net`.
+    pub fn in_net6(&self, a: Ipv6Addr) -> bool {
+        let len = u32::from(self.ipv6_prefix_len.min(128));
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        u128::from(a) & mask == u128::from(self.ipv6_prefix) & mask
+    }
+
+    /// True when `a` is the IPv6 virtual host: `ipv6-host`, or the router's link-local
+    /// address fe80::2 (both reach the host's ::1, as in libslirp).
+    pub fn is_v6_host(&self, a: Ipv6Addr) -> bool {
+        a == self.ipv6_host || a == super::ipv6::ROUTER_LINK_LOCAL
+    }
+
+    /// True when a guest packet to `a` may leave the virtual network: a unicast address
+    /// outside `ipv6-net`, not link-local, loopback, or IPv4-mapped.
+    pub fn v6_routable(&self, a: Ipv6Addr) -> bool {
+        !(self.in_net6(a)
+            || is_link_local(a)
+            || a.is_multicast()
+            || a.is_unspecified()
+            || a.is_loopback()
+            || a.to_ipv4_mapped().is_some())
+    }
+
+    /// What the destination `a` of a guest packet is: a virtual host, the virtual DNS
+    /// server, another address of the virtual networks (or broadcast, multicast,
+    /// unspecified), or the outside.
+    pub(crate) fn dest(&self, a: IpAddr) -> Dest {
+        match a {
+            IpAddr::V4(a) if a == self.host => Dest::Host,
+            IpAddr::V4(a) if a == self.dns => Dest::Dns,
+            IpAddr::V4(a)
+                if self.in_net(a) || a.is_broadcast() || a.is_multicast() || a.is_unspecified() =>
+            {
+                Dest::Local
+            }
+            IpAddr::V6(a) if self.is_v6_host(a) => Dest::Host,
+            IpAddr::V6(a) if a == self.ipv6_dns => Dest::Dns,
+            IpAddr::V6(a) if !self.v6_routable(a) => Dest::Local,
+            _ => Dest::Outside,
+        }
+    }
+
+    /// True for an address no unicast transport may use as a peer: unspecified,
+    /// multicast, or an IPv4 broadcast (limited or this network's directed one).
+    pub(crate) fn is_group(&self, a: IpAddr) -> bool {
+        a.is_unspecified()
+            || a.is_multicast()
+            || matches!(a, IpAddr::V4(b) if b.is_broadcast() || b == self.broadcast())
+    }
+
     /// The directed broadcast address of the virtual network.
     pub fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.net) | !prefix_mask(self.prefix_len))
@@ -295,6 +374,26 @@ impl UserConfig {
         }
         if self.ipv6_prefix_len > 126 {
             return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
+        }
+        for f in &self.hostfwd {
+            let (v6, on) = (
+                f.guest.is_ipv6(),
+                if f.guest.is_ipv6() {
+                    self.ipv6
+                } else {
+                    self.ipv4
+                },
+            );
+            if !on {
+                return Err(OptError::at(
+                    "hostfwd",
+                    format!(
+                        "forward to {} needs {}=on",
+                        f.guest,
+                        if v6 { "ipv6" } else { "ipv4" }
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -453,13 +552,52 @@ fn parse_net(key: &str, v: &str) -> Result<(Ipv4Addr, u8), OptError> {
     Ok((addr, prefix))
 }
 
-/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`.
+/// Splits `s` at the colons outside brackets; `None` when the brackets do not pair up.
+fn split_fields(s: &str) -> Option<Vec<&str>> {
+    let mut v = Vec::new();
+    let (mut depth, mut start) = (0u32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' if depth == 0 => depth = 1,
+            ']' if depth == 1 => depth = 0,
+            '[' | ']' => return None,
+            ':' if depth == 0 => {
+                v.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    v.push(&s[start..]);
+    (depth == 0).then_some(v)
+}
+
+/// An address field of a forward: IPv4 as is, IPv6 in brackets (`[fec0::15]`).
+fn parse_fwd_addr(a: &str) -> Result<IpAddr, String> {
+    if let Some(inner) = a.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner
+            .parse::<Ipv6Addr>()
+            .map(IpAddr::V6)
+            .map_err(|_| format!("'{inner}' is not an IPv6 address"));
+    }
+    a.parse::<Ipv4Addr>().map(IpAddr::V4).map_err(|_| {
+        if a.parse::<Ipv6Addr>().is_ok() {
+            format!("IPv6 address '{a}' must be written in brackets: [{a}]")
+        } else {
+            format!("'{a}' is not an IPv4 address or a bracketed IPv6 address")
+        }
+    })
+}
+
+/// `[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport`, with IPv6 addresses in brackets
+/// as libslirp writes them (`tcp:[::1]:2222-[fec0::15]:22`). An empty guest address is
+/// `default_guest`; `[::]` is the guest's IPv6 address learned from its traffic.
 pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptError> {
     let bad = |why: &str| OptError::at("hostfwd", format!("'{v}': {why}"));
     let (host_part, guest_part) = v
         .split_once('-')
         .ok_or_else(|| bad("expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport"))?;
-    let fields: Vec<&str> = host_part.split(':').collect();
+    let fields = split_fields(host_part).unwrap_or_default();
     let (proto, haddr, hport) = match fields.as_slice() {
         [p, a, port] => (*p, *a, *port),
         [a, port] => ("tcp", *a, *port),
@@ -471,19 +609,26 @@ pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptErr
         p => return Err(bad(&format!("unknown protocol '{p}'"))),
     };
     let haddr = if haddr.is_empty() {
-        Ipv4Addr::UNSPECIFIED
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
-        haddr.parse().map_err(|_| bad("bad host address"))?
+        parse_fwd_addr(haddr).map_err(|e| bad(&format!("bad host address: {e}")))?
     };
     let hport: u16 = hport.parse().map_err(|_| bad("bad host port"))?;
-    let (gaddr, gport) = guest_part
-        .rsplit_once(':')
-        .ok_or_else(|| bad("bad guest part"))?;
-    let gaddr = if gaddr.is_empty() {
-        default_guest
-    } else {
-        gaddr.parse().map_err(|_| bad("bad guest address"))?
+    let [gaddr, gport] = split_fields(guest_part).unwrap_or_default()[..] else {
+        return Err(bad("bad guest part"));
     };
+    let gaddr = if gaddr.is_empty() {
+        IpAddr::V4(default_guest)
+    } else {
+        parse_fwd_addr(gaddr).map_err(|e| bad(&format!("bad guest address: {e}")))?
+    };
+    if let IpAddr::V6(a) = gaddr {
+        if a.is_multicast() || a.is_loopback() {
+            return Err(bad(
+                "the guest address must be the guest's unicast address or [::]",
+            ));
+        }
+    }
     let gport: u16 = gport
         .parse()
         .ok()
@@ -491,8 +636,8 @@ pub fn parse_hostfwd(v: &str, default_guest: Ipv4Addr) -> Result<HostFwd, OptErr
         .ok_or_else(|| bad("bad guest port"))?;
     Ok(HostFwd {
         proto,
-        host: SocketAddr::new(haddr.into(), hport),
-        guest: (gaddr, gport),
+        host: SocketAddr::new(haddr, hport),
+        guest: SocketAddr::new(gaddr, gport),
     })
 }
 
@@ -565,17 +710,20 @@ mod tests {
         let f = parse_hostfwd("tcp::2222-:22", g).unwrap();
         assert_eq!(f.proto, FwdProto::Tcp);
         assert_eq!(f.host, "0.0.0.0:2222".parse().unwrap());
-        assert_eq!(f.guest, (g, 22));
+        assert_eq!(f.guest, SocketAddr::new(g.into(), 22));
         let f = parse_hostfwd("udp:127.0.0.1:5555-10.0.2.20:53", g).unwrap();
         assert_eq!(f.proto, FwdProto::Udp);
-        assert_eq!(f.guest, (Ipv4Addr::new(10, 0, 2, 20), 53));
+        assert_eq!(f.guest, "10.0.2.20:53".parse().unwrap());
         let r = parse_redir("tcp:5555::22", g).unwrap();
         assert_eq!(
             (r.host, r.guest),
-            ("0.0.0.0:5555".parse().unwrap(), (g, 22))
+            (
+                "0.0.0.0:5555".parse().unwrap(),
+                SocketAddr::new(g.into(), 22)
+            )
         );
         let r = parse_redir("udp:5353:10.0.2.20:53", g).unwrap();
-        assert_eq!((r.proto, r.guest.1), (FwdProto::Udp, 53));
+        assert_eq!((r.proto, r.guest.port()), (FwdProto::Udp, 53));
         assert_eq!(parse_redir("2222::22", g).unwrap().proto, FwdProto::Tcp);
         assert!(parse_redir("tcp:1:2", g).is_err());
         for bad in ["sctp::1-:2", "tcp::x-:2", "tcp::1-:0", "tcp::1", ":1-:"] {
@@ -632,5 +780,43 @@ mod tests {
         }
         // smbserver alone, without smb=, forwards nothing and is not checked further.
         assert!(UserConfig::from_opts(&o(&[("smbserver", "10.0.2.4")])).is_ok());
+    }
+
+    #[test]
+    fn hostfwd_ipv6_in_brackets() {
+        let g = Ipv4Addr::new(10, 0, 2, 15);
+        let f = parse_hostfwd("tcp:[::1]:2222-[fec0::15]:22", g).unwrap();
+        assert_eq!(f.host, "[::1]:2222".parse().unwrap());
+        assert_eq!(f.guest, "[fec0::15]:22".parse().unwrap());
+        // An IPv6 host side may forward to the IPv4 guest, and the other way round.
+        let f = parse_hostfwd("[::]:2222-:22", g).unwrap();
+        assert_eq!(
+            (f.proto, f.host),
+            (FwdProto::Tcp, "[::]:2222".parse().unwrap())
+        );
+        assert_eq!(f.guest, SocketAddr::new(g.into(), 22));
+        let f = parse_hostfwd("udp:127.0.0.1:0-[::]:53", g).unwrap();
+        assert_eq!(f.guest, "[::]:53".parse().unwrap());
+        for (bad, why) in [
+            ("tcp:::1:2222-:22", "bad host part"),
+            ("tcp:[::1:2222-:22", "bad host part"),
+            ("tcp:[::1]:2222-fec0::15:22", "bad guest part"),
+            ("tcp:[::1]:2222-[fec0::15:22", "bad guest part"),
+            ("tcp:[10.0.2.2]:2222-:22", "is not an IPv6 address"),
+            ("tcp::2222-[ff02::1]:22", "unicast"),
+            ("tcp::2222-[::1]:22", "unicast"),
+        ] {
+            let e = parse_hostfwd(bad, g).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("hostfwd"));
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+        let e = parse_fwd_addr("fec0::15").unwrap_err();
+        assert!(e.contains("must be written in brackets"), "{e}");
+        let e = UserConfig::from_opts(&o(&[
+            ("ipv6", "off"),
+            ("hostfwd", "tcp::2222-[fec0::15]:22"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("ipv6=on"), "{e}");
     }
 }

@@ -1,12 +1,101 @@
-//! ICMP echo: the virtual hosts answer themselves.
+//! ICMP echo: the virtual hosts answer themselves. Destination-unreachable errors the
+//! NAT sends the guest, over IPv4 or IPv6.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
+use smoltcp::wire::{
+    Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv6DstUnreachable, Icmpv6Repr, IpProtocol,
+    Ipv4Repr, Ipv6Repr,
+};
 
+use super::ipv6::ROUTER_LINK_LOCAL;
 use super::ping::PingNat;
 use super::{Ctx, Verdict};
+
+/// Why a guest packet could not be delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    /// No listener on the port (a UDP datagram).
+    Port,
+    /// The host has no route to the address (EHOSTUNREACH).
+    Host,
+    /// The host has no route to the network (ENETUNREACH).
+    Net,
+}
+
+/// Tells the guest at `guest` that its `proto` packet to `remote` could not be delivered,
+/// quoting its IP header and `quoted`, the first 8 bytes of its transport header. Port
+/// errors come from the address the guest sent to when it is a virtual host (as the host
+/// answering would), the rest from the router (`host`, or fe80::2 as libslirp sends
+/// ICMPv6 errors).
+pub(crate) fn unreachable(
+    cx: &mut Ctx,
+    why: Unreachable,
+    proto: IpProtocol,
+    guest: SocketAddr,
+    remote: SocketAddr,
+    quoted: &[u8; 8],
+) {
+    let payload_len = if proto == IpProtocol::Tcp { 20 } else { 8 };
+    match (guest.ip(), remote.ip()) {
+        (IpAddr::V4(g), IpAddr::V4(r)) => {
+            let reason = match why {
+                Unreachable::Port => Icmpv4DstUnreachable::PortUnreachable,
+                Unreachable::Host => Icmpv4DstUnreachable::HostUnreachable,
+                Unreachable::Net => Icmpv4DstUnreachable::NetUnreachable,
+            };
+            let header = Ipv4Repr {
+                src_addr: g,
+                dst_addr: r,
+                next_header: proto,
+                payload_len,
+                hop_limit: 64,
+            };
+            let from = if why == Unreachable::Port {
+                r
+            } else {
+                cx.cfg.host
+            };
+            let data = &quoted[..];
+            let icmp = Icmpv4Repr::DstUnreachable {
+                reason,
+                header,
+                data,
+            };
+            cx.out.icmp4(from, g, &icmp);
+        }
+        (IpAddr::V6(g), IpAddr::V6(r)) => {
+            // RFC 4443 3.1: code 4 port, 3 address unreachable, 0 no route.
+            let reason = match why {
+                Unreachable::Port => Icmpv6DstUnreachable::PortUnreachable,
+                Unreachable::Host => Icmpv6DstUnreachable::AddrUnreachable,
+                Unreachable::Net => Icmpv6DstUnreachable::NoRoute,
+            };
+            let header = Ipv6Repr {
+                src_addr: g,
+                dst_addr: r,
+                next_header: proto,
+                payload_len,
+                hop_limit: 64,
+            };
+            let virtual_host = cx.cfg.is_v6_host(r) || r == cx.cfg.ipv6_dns;
+            let from = if why == Unreachable::Port && virtual_host {
+                r
+            } else {
+                ROUTER_LINK_LOCAL
+            };
+            let data = &quoted[..];
+            let icmp = Icmpv6Repr::DstUnreachable {
+                reason,
+                header,
+                data,
+            };
+            cx.out.icmp6_routed(from, g, &icmp);
+        }
+        _ => log::debug!("user: unreachable error with addresses of two families not sent"),
+    }
+}
 
 /// Handles an ICMP message from the guest at `src` to `dst`: the virtual hosts answer
 /// echoes themselves, echoes to the outside go through [`PingNat`].

@@ -1,9 +1,11 @@
-//! IPv6 on the virtual network: neighbour discovery for the virtual hosts, router
+//! IPv6 on the virtual network: header and extension-header validation, neighbour
+//! discovery for the virtual hosts (and learning the guest's addresses from it), router
 //! advertisements of `ipv6-net` (SLAAC, with the DNS address in an RDNSS option and the
-//! O flag for stateless DHCPv6), stateless DHCPv6 (DNS servers), and echo replies.
-//! TCP/UDP NAT over IPv6 is not implemented: such packets are counted as ignored.
+//! O flag for stateless DHCPv6) on solicitation and periodically, stateless DHCPv6 (DNS
+//! servers), and echo replies. TCP and UDP go to the NAT (`UserNet::ipv6_input`).
 
 use std::net::Ipv6Addr;
+use std::time::{Duration as StdDuration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Duration;
@@ -18,8 +20,10 @@ use super::Verdict;
 
 /// The router's link-local address (libslirp uses fe80::2 too).
 pub const ROUTER_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-const DHCP6_SERVER_PORT: u16 = 547;
+/// The all-nodes multicast address: where unsolicited router advertisements go.
+pub(crate) const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// The DHCPv6 server port.
+pub(crate) const DHCP6_SERVER_PORT: u16 = 547;
 const DHCP6_INFO_REQUEST: u8 = 11;
 const DHCP6_REPLY: u8 = 7;
 const DHCP6_OPT_CLIENTID: u16 = 1;
@@ -31,42 +35,107 @@ const NDP_OPT_RDNSS: u8 = 25;
 const ROUTER_LIFETIME_S: u64 = 1800;
 const PREFIX_VALID_S: u64 = 86400;
 const PREFIX_PREFERRED_S: u64 = 14400;
+/// Unsolicited router advertisements go out every 200 to 600 s, drawn uniformly, as
+/// libslirp's NDP_MinRtrAdvInterval/NDP_MaxRtrAdvInterval (RFC 4861 6.2.1 defaults).
+pub(crate) const RA_INTERVAL_MIN: StdDuration = StdDuration::from_secs(200);
+/// See [`RA_INTERVAL_MIN`].
+pub(crate) const RA_INTERVAL_MAX: StdDuration = StdDuration::from_secs(600);
+/// Extension headers walked before the upper-layer header; more is refused.
+const MAX_EXT_HEADERS: usize = 8;
+const NH_HOP_BY_HOP: u8 = 0;
+const NH_ROUTING: u8 = 43;
+const NH_FRAGMENT: u8 = 44;
+const NH_DEST_OPTS: u8 = 60;
 
 fn ours(cfg: &UserConfig, a: Ipv6Addr) -> bool {
     a == cfg.ipv6_host || a == cfg.ipv6_dns || a == ROUTER_LINK_LOCAL
 }
 
-/// Handles an IPv6 packet from the guest (`src_mac` is the frame's source).
-pub(crate) fn input(
-    cfg: &UserConfig,
-    out: &mut Output,
-    src_mac: EthernetAddress,
-    payload: &[u8],
-) -> Verdict {
-    let Ok(ip) = Ipv6Packet::new_checked(payload) else {
-        log::debug!("user: IPv6 header truncated or payload length beyond the frame");
-        return Verdict::Malformed;
-    };
-    if ip.version() != 6 {
-        return Verdict::Malformed;
-    }
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    match ip.next_header() {
-        IpProtocol::Icmpv6 => icmp6(cfg, out, src_mac, &ip, src, dst),
-        IpProtocol::Udp => udp6(cfg, out, src_mac, ip.payload(), src, dst),
-        _ => Verdict::Ignored,
-    }
+/// A validated IPv6 packet from the guest, its extension headers skipped.
+pub(crate) struct Packet<'a> {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub hop_limit: u8,
+    /// The upper-layer protocol.
+    pub proto: IpProtocol,
+    /// The upper-layer message.
+    pub data: &'a [u8],
 }
 
-fn icmp6(
+/// Validates the IPv6 header and walks the extension headers (at most
+/// [`MAX_EXT_HEADERS`], each inside the payload). Fragments and source-routed packets are
+/// not served (`Ignored`); truncated or misplaced headers are `Malformed`.
+pub(crate) fn parse(payload: &[u8]) -> Result<Packet<'_>, Verdict> {
+    let Ok(ip) = Ipv6Packet::new_checked(payload) else {
+        log::debug!("user: IPv6 header truncated or payload length beyond the frame");
+        return Err(Verdict::Malformed);
+    };
+    if ip.version() != 6 {
+        log::debug!("user: IPv6 frame with IP version {}", ip.version());
+        return Err(Verdict::Malformed);
+    }
+    let mut nh = u8::from(ip.next_header());
+    let mut data = ip.payload();
+    for i in 0..=MAX_EXT_HEADERS {
+        match nh {
+            NH_HOP_BY_HOP | NH_ROUTING | NH_DEST_OPTS => {
+                if i == MAX_EXT_HEADERS {
+                    log::debug!("user: IPv6 packet with too many extension headers dropped");
+                    return Err(Verdict::Refused);
+                }
+                // RFC 8200 4.1: Hop-by-Hop Options only right after the IPv6 header.
+                if nh == NH_HOP_BY_HOP && i != 0 {
+                    log::debug!("user: IPv6 Hop-by-Hop header not first: dropped");
+                    return Err(Verdict::Malformed);
+                }
+                let len = data.get(1).map(|&l| (usize::from(l) + 1) * 8);
+                let Some(len) = len.filter(|&l| l <= data.len()) else {
+                    log::debug!("user: IPv6 extension header {nh} overruns the packet");
+                    return Err(Verdict::Malformed);
+                };
+                // Routing header with segments left: we are not the final destination.
+                if nh == NH_ROUTING && data[3] != 0 {
+                    log::debug!("user: source-routed IPv6 packet not served");
+                    return Err(Verdict::Ignored);
+                }
+                nh = data[0];
+                data = &data[len..];
+            }
+            NH_FRAGMENT => {
+                log::debug!("user: IPv6 fragment not reassembled, dropped");
+                return Err(Verdict::Ignored);
+            }
+            _ => break,
+        }
+    }
+    Ok(Packet {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        hop_limit: ip.hop_limit(),
+        proto: IpProtocol::from(nh),
+        data,
+    })
+}
+
+/// The next periodic router advertisement after `now`: uniformly in
+/// [[`RA_INTERVAL_MIN`], [`RA_INTERVAL_MAX`]), `seed` being a xorshift state.
+pub(crate) fn next_ra(now: Instant, seed: &mut u64) -> Instant {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let span = (RA_INTERVAL_MAX - RA_INTERVAL_MIN).as_millis() as u64;
+    now + RA_INTERVAL_MIN + StdDuration::from_millis(*seed % span)
+}
+
+/// Handles an ICMPv6 message from the guest (`src_mac` is the frame's source).
+pub(crate) fn icmp6(
     cfg: &UserConfig,
     out: &mut Output,
     src_mac: EthernetAddress,
-    ip: &Ipv6Packet<&[u8]>,
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
+    ip: &Packet,
 ) -> Verdict {
-    let Ok(pkt) = Icmpv6Packet::new_checked(ip.payload()) else {
+    let (src, dst) = (ip.src, ip.dst);
+    let Ok(pkt) = Icmpv6Packet::new_checked(ip.data) else {
         log::debug!("user: ICMPv6 message truncated");
         return Verdict::Malformed;
     };
@@ -78,11 +147,8 @@ fn icmp6(
     match repr {
         Icmpv6Repr::Ndisc(nd) => {
             // RFC 4861 7.1.1/6.1.1: ND messages that crossed a router are invalid.
-            if ip.hop_limit() != 255 {
-                log::debug!(
-                    "user: NDP message with hop limit {} dropped",
-                    ip.hop_limit()
-                );
+            if ip.hop_limit != 255 {
+                log::debug!("user: NDP message with hop limit {} dropped", ip.hop_limit);
                 return Verdict::Malformed;
             }
             match nd {
@@ -104,6 +170,18 @@ fn icmp6(
                         lladdr: Some(out.gw_mac.into()),
                     });
                     out.icmp6(target_addr, reply_to, src_mac, &na);
+                    Verdict::Handled
+                }
+                // Duplicate address detection (a solicitation from ::) or an advertisement
+                // (the guest announcing itself, or answering our solicitation) names the
+                // guest's own address, which a forward to `[::]` needs (libslirp learns its
+                // NDP table from these too).
+                NdiscRepr::NeighborSolicit { target_addr, .. } if src.is_unspecified() => {
+                    out.learn6(target_addr, src_mac, cfg.in_net6(target_addr));
+                    Verdict::Handled
+                }
+                NdiscRepr::NeighborAdvert { target_addr, .. } if !ours(cfg, target_addr) => {
+                    out.learn6(target_addr, src_mac, cfg.in_net6(target_addr));
                     Verdict::Handled
                 }
                 _ => Verdict::Ignored,
@@ -172,30 +250,8 @@ pub(crate) fn router_advert(
     );
 }
 
-fn udp6(
-    cfg: &UserConfig,
-    out: &mut Output,
-    src_mac: EthernetAddress,
-    data: &[u8],
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-) -> Verdict {
-    let Ok(udp) = UdpPacket::new_checked(data) else {
-        return Verdict::Malformed;
-    };
-    // A zero UDP checksum is not allowed over IPv6 (RFC 8200 8.1).
-    if !udp.verify_checksum(&src.into(), &dst.into()) || udp.checksum() == 0 {
-        log::debug!("user: UDP/IPv6 checksum bad, datagram dropped");
-        return Verdict::Malformed;
-    }
-    if udp.dst_port() != DHCP6_SERVER_PORT || src.is_unspecified() {
-        return Verdict::Ignored;
-    }
-    dhcp6(cfg, out, src_mac, udp.payload(), src, udp.src_port())
-}
-
 /// Stateless DHCPv6 (RFC 8415 18.4.5): an Information-request gets the DNS address.
-fn dhcp6(
+pub(crate) fn dhcp6(
     cfg: &UserConfig,
     out: &mut Output,
     src_mac: EthernetAddress,

@@ -30,7 +30,7 @@ mod tftp;
 mod udp;
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -118,8 +118,9 @@ pub struct Connection {
     /// QEMU's state word: `ESTABLISHED`, `SYN_SENT`, `HOST_FORWARD`, or for UDP the
     /// seconds left before the idle timeout (`236 sec`).
     pub state: String,
-    /// The guest's address and port.
-    pub guest: SocketAddrV4,
+    /// The guest's address and port (`[::]:port` for a forward to the guest's learned
+    /// IPv6 address).
+    pub guest: SocketAddr,
     /// The host-side peer (the listening address for a `hostfwd`; for a `guestfwd` to a
     /// command or Unix socket, or `smb=`, the forward's virtual address).
     pub host: SocketAddr,
@@ -149,6 +150,9 @@ pub struct UserNet {
     /// The `smb=` share, kept for its `Drop` (which removes its directory); declared
     /// after `nat`, so smbd children are gone first.
     _smb: Option<smb::SmbServer>,
+    /// When the next unsolicited router advertisement is due (IPv6 on).
+    ra_next: Option<Instant>,
+    ra_seed: u64,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
@@ -172,6 +176,14 @@ impl UserNet {
             forwards.extend(s.forwards(cfg.smb_server));
         }
         let queue = FrameQueue::with_bounds(cfg.limits.queue_frames, cfg.limits.queue_bytes);
+        let now = Instant::now();
+        // The RA jitter needs no secrecy, only to differ between instances.
+        let mut ra_seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(std::process::id()) << 32)
+            | 1;
+        let ra_next = cfg.ipv6.then(|| ipv6::next_ra(now, &mut ra_seed));
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
@@ -185,14 +197,15 @@ impl UserNet {
             read_buf: vec![0; tcp::READ_CHUNK],
             forwards,
             _smb: smb,
+            ra_next,
+            ra_seed,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
-            let guest = SocketAddrV4::new(fwd.guest.0, fwd.guest.1);
-            let (cx, nat) = n.split(Instant::now());
+            let (cx, nat) = n.split(now);
             let r = match fwd.proto {
-                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, guest),
-                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, guest),
+                FwdProto::Tcp => nat.tcp.listen(&cx, fwd.host, fwd.guest),
+                FwdProto::Udp => nat.udp.listen(&cx, fwd.host, fwd.guest),
             };
             r.map_err(|e| io::Error::new(e.kind(), format!("hostfwd {}: {e}", fwd.host)))?;
         }
@@ -293,9 +306,7 @@ impl UserNet {
                 arp::input(&self.cfg, &self.forwards, &mut self.out, eth.payload())
             }
             EthernetProtocol::Ipv4 if self.cfg.ipv4 => self.ipv4_input(src_mac, eth.payload(), now),
-            EthernetProtocol::Ipv6 if self.cfg.ipv6 => {
-                ipv6::input(&self.cfg, &mut self.out, src_mac, eth.payload())
-            }
+            EthernetProtocol::Ipv6 if self.cfg.ipv6 => self.ipv6_input(src_mac, eth.payload(), now),
             _ => Verdict::Ignored,
         }
     }
@@ -338,9 +349,85 @@ impl UserNet {
             }
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
-                nat.tcp.input(&mut cx, src, dst, data)
+                nat.tcp.input(&mut cx, src.into(), dst.into(), data)
             }
             _ => Verdict::Ignored,
+        }
+    }
+
+    fn ipv6_input(&mut self, src_mac: EthernetAddress, payload: &[u8], now: Instant) -> Verdict {
+        let ip = match ipv6::parse(payload) {
+            Ok(ip) => ip,
+            Err(v) => return v,
+        };
+        let (src, dst) = (ip.src, ip.dst);
+        let link_local = config::is_link_local(src);
+        let ours = self.cfg.is_v6_host(src) || src == self.cfg.ipv6_dns;
+        if src.is_multicast() || ours {
+            log::debug!("user: IPv6 from {src} (multicast or a virtual host's) dropped");
+            return Verdict::Malformed;
+        }
+        if self.cfg.in_net6(src) || link_local {
+            self.out.learn6(src, src_mac, self.cfg.in_net6(src));
+        } else if !src.is_unspecified() {
+            log::debug!("user: IPv6 from {src}, outside the virtual network, dropped");
+            return Verdict::Ignored;
+        }
+        match ip.proto {
+            IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
+            IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
+            IpProtocol::Tcp => {
+                let (mut cx, nat) = self.split(now);
+                nat.tcp.input(&mut cx, src.into(), dst.into(), ip.data)
+            }
+            _ => Verdict::Ignored,
+        }
+    }
+
+    fn udp6_input(
+        &mut self,
+        src_mac: EthernetAddress,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        data: &[u8],
+        now: Instant,
+    ) -> Verdict {
+        let Ok(udp) = UdpPacket::new_checked(data) else {
+            log::debug!("user: UDP/IPv6 header truncated or length field inconsistent");
+            return Verdict::Malformed;
+        };
+        // A zero UDP checksum is not allowed over IPv6 (RFC 8200 8.1).
+        if udp.checksum() == 0 || !udp.verify_checksum(&src.into(), &dst.into()) {
+            log::debug!("user: UDP/IPv6 checksum bad or zero, datagram dropped");
+            return Verdict::Malformed;
+        }
+        if src.is_unspecified() {
+            return Verdict::Ignored;
+        }
+        if udp.dst_port() == ipv6::DHCP6_SERVER_PORT {
+            let o = &mut self.out;
+            return ipv6::dhcp6(&self.cfg, o, src_mac, udp.payload(), src, udp.src_port());
+        }
+        let (src, dst) = (
+            SocketAddr::new(src.into(), udp.src_port()),
+            SocketAddr::new(dst.into(), udp.dst_port()),
+        );
+        let (mut cx, nat) = self.split(now);
+        nat.udp.input(&mut cx, src, dst, udp.payload())
+    }
+
+    /// Sends the periodic router advertisement when due, to all nodes.
+    fn ra_timer(&mut self, now: Instant) {
+        let Some(due) = self.ra_next else {
+            return;
+        };
+        if due > now {
+            return;
+        }
+        self.ra_next = Some(ipv6::next_ra(now, &mut self.ra_seed));
+        if self.link_up {
+            let all = ipv6::ALL_NODES;
+            ipv6::router_advert(&self.cfg, &mut self.out, all, out::multicast_mac(all));
         }
     }
 
@@ -370,7 +457,8 @@ impl UserNet {
         if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
             return nat.tftp.input(&mut cx, src, udp.payload());
         }
-        nat.udp.input(&mut cx, src, dst, udp.payload())
+        nat.udp
+            .input(&mut cx, src.into(), dst.into(), udp.payload())
     }
 }
 
@@ -439,6 +527,7 @@ impl NetBackend for UserNet {
             self.nat.tftp.next_deadline(),
             self.nat.ping.next_deadline(),
             self.reasm.next_deadline(),
+            self.ra_next,
         ]
         .into_iter()
         .flatten()
@@ -465,6 +554,7 @@ impl NetBackend for UserNet {
             }
         }
         self.reasm.expire(now);
+        self.ra_timer(now);
         let (mut cx, nat) = self.split(now);
         nat.tcp.timers(&mut cx);
         nat.udp.timers(&mut cx);

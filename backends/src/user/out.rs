@@ -2,23 +2,27 @@
 //! and the bounded queue the device drains through `recv`.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol,
-    Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
+    Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NdiscRepr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
 };
+
+use super::ipv6::ROUTER_LINK_LOCAL;
 
 use crate::queue::FrameQueue;
 
 const ETH_HDR: usize = 14;
 const IPV4_HDR: usize = 20;
 const IPV6_HDR: usize = 40;
+/// Size of the IPv6 Fragment extension header (RFC 8200 4.5).
+const IPV6_FRAG_HDR: usize = 8;
 /// The guest's MTU: QEMU's user network and every emulated NIC here use Ethernet's 1500.
 pub(crate) const MTU: usize = 1500;
-/// Addresses remembered for the guest side (the guest is usually one host).
+/// Addresses remembered for the guest side (the guest is usually one host), per family.
 const ARP_CACHE: usize = 64;
 /// Frames held while their destination's MAC is being resolved.
 const HELD_FRAMES: usize = 32;
@@ -40,13 +44,20 @@ pub(crate) struct Output {
     /// The gateway's IPv4 address: sender of ARP requests.
     pub gw_ip: Ipv4Addr,
     arp: VecDeque<(Ipv4Addr, EthernetAddress)>,
-    /// The last unicast MAC the guest sent from; used for IPv6 and as a fallback.
+    /// IPv6 neighbour cache of the guest side, learned from its packets and NDP.
+    ndp: VecDeque<(Ipv6Addr, EthernetAddress)>,
+    /// The last unicast MAC the guest sent from.
     pub guest_mac: Option<EthernetAddress>,
-    held: VecDeque<(Ipv4Addr, Vec<u8>)>,
-    /// Frames lost before reaching the queue (ARP hold overflow).
+    /// The guest's address inside `ipv6-net` seen last (its SLAAC address, learned from
+    /// duplicate address detection or its traffic): where `hostfwd` to `[::]` goes.
+    pub guest_v6: Option<Ipv6Addr>,
+    held: VecDeque<(IpAddr, Vec<u8>)>,
+    /// Frames lost before reaching the queue (ARP/NDP hold overflow, unroutable).
     pub lost: u64,
     /// IPv4 identification of the last fragmented datagram.
     ident: u16,
+    /// IPv6 fragment identification of the last fragmented packet.
+    ident6: u32,
     scratch: Vec<u8>,
     caps: ChecksumCapabilities,
 }
@@ -58,10 +69,13 @@ impl Output {
             gw_mac: virtual_mac(gw_ip),
             gw_ip,
             arp: VecDeque::new(),
+            ndp: VecDeque::new(),
             guest_mac: None,
+            guest_v6: None,
             held: VecDeque::new(),
             lost: 0,
             ident: 0,
+            ident6: 0,
             scratch: Vec::new(),
             caps: ChecksumCapabilities::default(),
         }
@@ -73,12 +87,26 @@ impl Output {
             return;
         }
         self.guest_mac = Some(mac);
-        if let Some(pos) = self.arp.iter().position(|(a, _)| *a == ip) {
-            self.arp.remove(pos);
-        } else if self.arp.len() >= ARP_CACHE {
-            self.arp.pop_front();
+        remember(&mut self.arp, ip, mac);
+        self.release(ip.into(), mac);
+    }
+
+    /// Remembers that the guest's IPv6 address `ip` is at `mac` (`in_prefix`: inside
+    /// `ipv6-net`, so a candidate for [`Output::guest_v6`]) and sends frames that waited.
+    pub fn learn6(&mut self, ip: Ipv6Addr, mac: EthernetAddress, in_prefix: bool) {
+        if !mac.is_unicast() || ip.is_unspecified() || ip.is_multicast() {
+            return;
         }
-        self.arp.push_back((ip, mac));
+        self.guest_mac = Some(mac);
+        if in_prefix {
+            self.guest_v6 = Some(ip);
+        }
+        remember(&mut self.ndp, ip, mac);
+        self.release(ip.into(), mac);
+    }
+
+    /// Queues the frames held for `ip`, now that it is known to be at `mac`.
+    fn release(&mut self, ip: IpAddr, mac: EthernetAddress) {
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].0 == ip {
@@ -94,11 +122,12 @@ impl Output {
 
     /// The MAC known for `ip`, if any.
     pub fn lookup(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
-        self.arp
-            .iter()
-            .rev()
-            .find(|(a, _)| *a == ip)
-            .map(|(_, m)| *m)
+        find(&self.arp, ip)
+    }
+
+    /// The MAC known for the guest's IPv6 address `ip`, if any.
+    pub fn lookup6(&self, ip: Ipv6Addr) -> Option<EthernetAddress> {
+        find(&self.ndp, ip)
     }
 
     /// Emits an ARP packet from the gateway's MAC.
@@ -171,7 +200,7 @@ impl Output {
             let mut pkt = Ipv4Packet::new_unchecked(frame.payload_mut());
             ip.emit(&mut pkt, &caps);
             fill(&mut pkt.payload_mut()[..payload_len], &caps);
-            self.finish(resolved.is_some(), dst);
+            self.finish(resolved.is_some(), dst.into());
             return;
         }
         // Larger than the guest's MTU (a big UDP answer): IPv4 fragments, as a router
@@ -198,12 +227,12 @@ impl Output {
             pkt.set_frag_offset(off as u16);
             pkt.fill_checksum();
             pkt.payload_mut()[..chunk.len()].copy_from_slice(chunk);
-            self.finish(resolved.is_some(), dst);
+            self.finish(resolved.is_some(), dst.into());
         }
     }
 
     /// Queues the frame in `scratch`, or holds it until `dst`'s MAC is known.
-    fn finish(&mut self, resolved: bool, dst: Ipv4Addr) {
+    fn finish(&mut self, resolved: bool, dst: IpAddr) {
         if resolved {
             self.push_scratch();
         } else {
@@ -211,23 +240,40 @@ impl Output {
         }
     }
 
-    /// Keeps the frame in `scratch` until `dst` answers an ARP request.
-    fn hold(&mut self, dst: Ipv4Addr) {
+    /// Keeps the frame in `scratch` until `dst` answers an ARP request or a neighbour
+    /// solicitation.
+    fn hold(&mut self, dst: IpAddr) {
         if self.held.len() >= HELD_FRAMES {
             self.held.pop_front();
-            log::debug!("user: ARP hold queue full, oldest frame dropped");
+            log::debug!("user: ARP/NDP hold queue full, oldest frame dropped");
             self.queue_drop();
         }
         let f = self.scratch.clone();
         self.held.push_back((dst, f));
-        let req = ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Request,
-            source_hardware_addr: self.gw_mac,
-            source_protocol_addr: self.gw_ip,
-            target_hardware_addr: EthernetAddress([0; 6]),
-            target_protocol_addr: dst,
-        };
-        self.arp(&req, EthernetAddress::BROADCAST, self.gw_mac);
+        match dst {
+            IpAddr::V4(dst) => {
+                let req = ArpRepr::EthernetIpv4 {
+                    operation: ArpOperation::Request,
+                    source_hardware_addr: self.gw_mac,
+                    source_protocol_addr: self.gw_ip,
+                    target_hardware_addr: EthernetAddress([0; 6]),
+                    target_protocol_addr: dst,
+                };
+                self.arp(&req, EthernetAddress::BROADCAST, self.gw_mac);
+            }
+            IpAddr::V6(dst) => {
+                // RFC 4861 7.2.2: to the target's solicited-node multicast address.
+                let o = dst.octets();
+                let snm = Ipv6Addr::from([
+                    0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+                ]);
+                let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+                    target_addr: dst,
+                    lladdr: Some(self.gw_mac.into()),
+                });
+                self.icmp6(ROUTER_LINK_LOCAL, snm, multicast_mac(snm), &ns);
+            }
+        }
     }
 
     fn queue_drop(&mut self) {
@@ -285,17 +331,56 @@ impl Output {
         });
     }
 
-    /// Emits a TCP segment.
-    pub fn tcp4(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+    /// Emits a UDP datagram over IPv4 or IPv6 (both addresses of one family).
+    pub fn udp(&mut self, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        match (src, dst) {
+            (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+                self.udp4((*s.ip(), s.port()), (*d.ip(), d.port()), payload, None)
+            }
+            (SocketAddr::V6(s), SocketAddr::V6(d)) => {
+                let repr = UdpRepr {
+                    src_port: s.port(),
+                    dst_port: d.port(),
+                };
+                let (si, di) = (*s.ip(), *d.ip());
+                let len = repr.header_len() + payload.len();
+                self.ipv6_routed(si, di, IpProtocol::Udp, len, |b, caps| {
+                    repr.emit(
+                        &mut UdpPacket::new_unchecked(b),
+                        &IpAddress::Ipv6(si),
+                        &IpAddress::Ipv6(di),
+                        payload.len(),
+                        |p| p.copy_from_slice(payload),
+                        caps,
+                    )
+                });
+            }
+            _ => self.family_mismatch(),
+        }
+    }
+
+    /// Emits a TCP segment over IPv4 or IPv6 (both addresses of one family); the
+    /// checksum covers the family's pseudo-header.
+    pub fn tcp(&mut self, src: IpAddr, dst: IpAddr, repr: &TcpRepr) {
         let len = repr.buffer_len();
-        self.ipv4(src, dst, IpProtocol::Tcp, len, None, |b, caps| {
+        let fill = |b: &mut [u8], caps: &ChecksumCapabilities| {
             repr.emit(
                 &mut TcpPacket::new_unchecked(b),
-                &IpAddress::Ipv4(src),
-                &IpAddress::Ipv4(dst),
+                &src.into(),
+                &dst.into(),
                 caps,
             )
-        });
+        };
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.ipv4(s, d, IpProtocol::Tcp, len, None, fill),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.ipv6_routed(s, d, IpProtocol::Tcp, len, fill),
+            _ => self.family_mismatch(),
+        }
+    }
+
+    fn family_mismatch(&mut self) {
+        log::debug!("user: packet with addresses of two families not sent");
+        self.queue_drop();
     }
 
     /// Emits an ICMP message.
@@ -324,7 +409,20 @@ impl Output {
         );
     }
 
-    /// Emits an IPv6 packet from the gateway's MAC.
+    /// Emits an ICMPv6 message routed to the guest's `dst` (neighbour cache, or
+    /// solicitation and hold); hop limit 64.
+    pub fn icmp6_routed(&mut self, src: Ipv6Addr, dst: Ipv6Addr, repr: &Icmpv6Repr) {
+        self.ipv6_routed(
+            src,
+            dst,
+            IpProtocol::Icmpv6,
+            repr.buffer_len(),
+            |b, caps| repr.emit(&src, &dst, &mut Icmpv6Packet::new_unchecked(b), caps),
+        );
+    }
+
+    /// Emits an on-link IPv6 packet (neighbour discovery, router advertisement, DHCPv6)
+    /// to `dst_mac` with hop limit 255, as RFC 4861 requires of ND messages.
     pub fn ipv6(
         &mut self,
         src: Ipv6Addr,
@@ -334,26 +432,112 @@ impl Output {
         payload_len: usize,
         fill: impl FnOnce(&mut [u8], &ChecksumCapabilities),
     ) {
+        self.ipv6_frames(src, dst, Some(dst_mac), proto, 255, payload_len, fill);
+    }
+
+    /// Emits an IPv6 packet routed to the guest's `dst`: its MAC from the neighbour cache
+    /// (multicast mapped per RFC 2464), else a neighbour solicitation and the frame held.
+    fn ipv6_routed(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        proto: IpProtocol,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8], &ChecksumCapabilities),
+    ) {
+        let mac = if dst.is_multicast() {
+            Some(multicast_mac(dst))
+        } else {
+            self.lookup6(dst)
+        };
+        self.ipv6_frames(src, dst, mac, proto, TTL, payload_len, fill);
+    }
+
+    /// Builds the frame(s) of one IPv6 packet from the gateway's MAC; one larger than the
+    /// guest's MTU (a big UDP answer) is sent as fragments (RFC 8200 4.5), as the source
+    /// must fragment in IPv6.
+    #[allow(clippy::too_many_arguments)]
+    fn ipv6_frames(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        dst_mac: Option<EthernetAddress>,
+        proto: IpProtocol,
+        hop_limit: u8,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8], &ChecksumCapabilities),
+    ) {
         let caps = self.caps.clone();
-        let gw_mac = self.gw_mac;
-        let buf = self.frame_buf(ETH_HDR + IPV6_HDR + payload_len);
-        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
-        EthernetRepr {
-            src_addr: gw_mac,
-            dst_addr: dst_mac,
+        let eth = EthernetRepr {
+            src_addr: self.gw_mac,
+            dst_addr: dst_mac.unwrap_or(EthernetAddress::BROADCAST),
             ethertype: EthernetProtocol::Ipv6,
-        }
-        .emit(&mut eth);
-        let mut ip = Ipv6Packet::new_unchecked(eth.payload_mut());
-        Ipv6Repr {
+        };
+        let ip = Ipv6Repr {
             src_addr: src,
             dst_addr: dst,
             next_header: proto,
             payload_len,
-            hop_limit: 255,
+            hop_limit,
+        };
+        if IPV6_HDR + payload_len <= MTU {
+            let buf = self.frame_buf(ETH_HDR + IPV6_HDR + payload_len);
+            let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+            eth.emit(&mut frame);
+            let mut pkt = Ipv6Packet::new_unchecked(frame.payload_mut());
+            ip.emit(&mut pkt);
+            fill(&mut pkt.payload_mut()[..payload_len], &caps);
+            self.finish(dst_mac.is_some(), dst.into());
+            return;
         }
-        .emit(&mut ip);
-        fill(&mut ip.payload_mut()[..payload_len], &caps);
-        self.push_scratch();
+        let mut whole = vec![0u8; payload_len];
+        fill(&mut whole, &caps);
+        self.ident6 = self.ident6.wrapping_add(1);
+        let ident = self.ident6;
+        let per_frag = (MTU - IPV6_HDR - IPV6_FRAG_HDR) & !7;
+        for (k, chunk) in whole.chunks(per_frag).enumerate() {
+            let off = k * per_frag;
+            let more = off + chunk.len() < payload_len;
+            let len = IPV6_FRAG_HDR + chunk.len();
+            let buf = self.frame_buf(ETH_HDR + IPV6_HDR + len);
+            let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+            eth.emit(&mut frame);
+            let mut pkt = Ipv6Packet::new_unchecked(frame.payload_mut());
+            Ipv6Repr {
+                next_header: IpProtocol::Ipv6Frag,
+                payload_len: len,
+                ..ip
+            }
+            .emit(&mut pkt);
+            // Next header, reserved, offset (8-byte units) << 3 | M, identification.
+            let p = pkt.payload_mut();
+            p[0] = proto.into();
+            p[1] = 0;
+            p[2..4].copy_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+            p[4..8].copy_from_slice(&ident.to_be_bytes());
+            p[IPV6_FRAG_HDR..len].copy_from_slice(chunk);
+            self.finish(dst_mac.is_some(), dst.into());
+        }
     }
+}
+
+/// Puts `ip` at `mac` into a bounded address cache, newest last.
+fn remember<A: PartialEq>(cache: &mut VecDeque<(A, EthernetAddress)>, ip: A, mac: EthernetAddress) {
+    if let Some(pos) = cache.iter().position(|(a, _)| *a == ip) {
+        cache.remove(pos);
+    } else if cache.len() >= ARP_CACHE {
+        cache.pop_front();
+    }
+    cache.push_back((ip, mac));
+}
+
+fn find<A: PartialEq>(cache: &VecDeque<(A, EthernetAddress)>, ip: A) -> Option<EthernetAddress> {
+    cache.iter().rev().find(|(a, _)| *a == ip).map(|(_, m)| *m)
+}
+
+/// The Ethernet address an IPv6 multicast address maps to (RFC 2464 7): 33:33 and its
+/// last four bytes.
+pub(crate) fn multicast_mac(a: Ipv6Addr) -> EthernetAddress {
+    let o = a.octets();
+    EthernetAddress([0x33, 0x33, o[12], o[13], o[14], o[15]])
 }

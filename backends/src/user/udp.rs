@@ -4,12 +4,15 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use smoltcp::wire::{Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr};
+use smoltcp::wire::IpProtocol;
 
+use super::config::{loopback_like, Dest};
+use super::icmp::{unreachable, Unreachable};
+use super::tcp::{fwd_guest, fwd_source};
 use super::{sock, Connection, Ctx, FwdProto, Verdict};
 
 /// epoll token kind of a UDP NAT flow.
@@ -21,7 +24,7 @@ const READS_PER_EVENT: usize = 64;
 
 #[derive(Debug)]
 struct Flow {
-    guest: SocketAddrV4,
+    guest: SocketAddr,
     sock: UdpSocket,
     dns: bool,
     last: Instant,
@@ -29,13 +32,14 @@ struct Flow {
     /// The last host address the guest sent to (for the table).
     remote: SocketAddr,
     /// The address the guest sent to last; DNS answers and ICMP errors come from it.
-    guest_dst: SocketAddrV4,
+    guest_dst: SocketAddr,
 }
 
 #[derive(Debug)]
 struct Fwd {
     sock: UdpSocket,
-    guest: SocketAddrV4,
+    /// The guest endpoint (`[::]:port`: the guest's learned IPv6 address).
+    guest: SocketAddr,
     /// The last host peer that sent through this forward; guest replies go there.
     peer: Option<SocketAddr>,
 }
@@ -45,41 +49,53 @@ struct Fwd {
 pub(crate) struct UdpNat {
     flows: Vec<Option<Flow>>,
     free: Vec<usize>,
-    index: HashMap<(SocketAddrV4, bool), usize>,
+    index: HashMap<(SocketAddr, bool), usize>,
     fwds: Vec<Fwd>,
 }
 
 /// Tells the guest its datagram from `guest` to `dst` found no listener.
-fn port_unreachable(cx: &mut Ctx, guest: SocketAddrV4, dst: SocketAddrV4) {
-    // The quoted datagram: the guest's IP header and the first 8 bytes of its UDP header
-    // (the length and checksum are not known any more and are quoted as zero).
+fn port_unreachable(cx: &mut Ctx, guest: SocketAddr, dst: SocketAddr) {
+    // The first 8 bytes of its UDP header (the length and checksum are not known any more
+    // and are quoted as zero).
     let mut quoted = [0u8; 8];
     quoted[0..2].copy_from_slice(&guest.port().to_be_bytes());
     quoted[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    let header = Ipv4Repr {
-        src_addr: *guest.ip(),
-        dst_addr: *dst.ip(),
-        next_header: IpProtocol::Udp,
-        payload_len: 8,
-        hop_limit: 64,
-    };
-    let icmp = Icmpv4Repr::DstUnreachable {
-        reason: Icmpv4DstUnreachable::PortUnreachable,
-        header,
-        data: &quoted,
-    };
-    cx.out.icmp4(*dst.ip(), *guest.ip(), &icmp);
+    unreachable(cx, Unreachable::Port, IpProtocol::Udp, guest, dst, &quoted);
 }
 
-/// How the host sees an address the guest used: the gateway is the host's loopback.
-fn guest_view(cx: &Ctx, from: SocketAddr) -> Option<SocketAddrV4> {
-    match from.ip() {
-        IpAddr::V4(a) if a.is_loopback() => Some(SocketAddrV4::new(cx.cfg.host, from.port())),
-        IpAddr::V4(a) => Some(SocketAddrV4::new(a, from.port())),
-        IpAddr::V6(a) if a.is_loopback() => Some(SocketAddrV4::new(cx.cfg.host, from.port())),
-        IpAddr::V6(a) => a
-            .to_ipv4_mapped()
-            .map(|v4| SocketAddrV4::new(v4, from.port())),
+/// How the guest at `guest` sees the host address `from`: the host's loopback is the
+/// virtual host of the guest's family; `None` when the guest cannot address it.
+fn guest_view(cx: &Ctx, guest: SocketAddr, from: SocketAddr) -> Option<SocketAddr> {
+    let ip = match (guest.ip(), from.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(a)) if a.is_loopback() => cx.cfg.host.into(),
+        (IpAddr::V4(_), IpAddr::V4(a)) => a.into(),
+        (IpAddr::V4(_), IpAddr::V6(a)) if a.is_loopback() => cx.cfg.host.into(),
+        (IpAddr::V4(_), IpAddr::V6(a)) => a.to_ipv4_mapped()?.into(),
+        (IpAddr::V6(_), IpAddr::V6(a)) if a.is_loopback() => cx.cfg.ipv6_host.into(),
+        (IpAddr::V6(_), IpAddr::V6(a)) if cx.cfg.v6_routable(a) => a.into(),
+        (IpAddr::V6(_), IpAddr::V4(a)) if a.is_loopback() => cx.cfg.ipv6_host.into(),
+        (IpAddr::V6(_), _) => return None,
+    };
+    Some(SocketAddr::new(ip, from.port()))
+}
+
+/// Where a guest datagram to `dst` goes on the host (`true`: it is a DNS query to the
+/// virtual DNS address), or `None` when nothing serves it. The directed broadcast of the
+/// IPv4 network reaches the host's loopback, like the gateway.
+fn host_target(cx: &Ctx, dst: SocketAddr) -> Option<(SocketAddr, bool)> {
+    let port = dst.port();
+    if dst.ip() == IpAddr::V4(cx.cfg.broadcast()) {
+        return Some(((Ipv4Addr::LOCALHOST, port).into(), false));
+    }
+    match cx.cfg.dest(dst.ip()) {
+        Dest::Host => Some((SocketAddr::new(loopback_like(dst.ip()), port), false)),
+        Dest::Dns => {
+            let r = cx.cfg.dns_resolvers.first()?;
+            let port = if port == 53 { r.port() } else { port };
+            Some((SocketAddr::new(r.ip(), port), true))
+        }
+        Dest::Local => None,
+        Dest::Outside => Some((dst, false)),
     }
 }
 
@@ -88,8 +104,9 @@ impl UdpNat {
         self.index.len()
     }
 
-    /// Adds a `hostfwd=udp` socket.
-    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
+    /// Adds a `hostfwd=udp` socket towards `guest` (`[::]:port`: the guest's learned IPv6
+    /// address).
+    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddr) -> io::Result<()> {
         let sock = UdpSocket::bind(host)?;
         sock.set_nonblocking(true)?;
         let token = TOKEN_FWD | self.fwds.len() as u64;
@@ -110,21 +127,23 @@ impl UdpNat {
             .collect()
     }
 
-    /// A guest datagram from `src` to `dst` (not DHCP or TFTP, which are served inside).
+    /// A guest datagram from `src` to `dst` (not DHCP or TFTP, which are served inside),
+    /// both of one family.
     pub fn input(
         &mut self,
         cx: &mut Ctx,
-        src: SocketAddrV4,
-        dst: SocketAddrV4,
+        src: SocketAddr,
+        dst: SocketAddr,
         payload: &[u8],
     ) -> Verdict {
         // A reply from the guest side of a UDP forward goes back through it, with
         // restrict=on too: QEMU documents that restrict leaves explicit forwards alone
         // (libslirp's udp_input drops these replies, checking restrict first).
         if let Some(fwd) = self.fwds.iter().find(|f| {
-            f.guest == src
-                && f.peer
-                    .is_some_and(|p| p.port() == dst.port() && guest_view(cx, p) == Some(dst))
+            fwd_guest(cx, f.guest) == Some(src)
+                && f.peer.is_some_and(|p| {
+                    SocketAddr::new(fwd_source(cx, src.ip(), p.ip()), p.port()) == dst
+                })
         }) {
             if let Some(peer) = fwd.peer {
                 if let Err(e) = fwd.sock.send_to(payload, peer) {
@@ -139,21 +158,8 @@ impl UdpNat {
             log::debug!("user: restrict=on drops UDP to {dst}");
             return Verdict::Refused;
         }
-        let ip = *dst.ip();
-        let dns = ip == cx.cfg.dns;
-        let target = if dns {
-            match cx.cfg.dns_resolvers.first() {
-                Some(r) if dst.port() == 53 => *r,
-                Some(r) => SocketAddr::new(r.ip(), dst.port()),
-                None => return Verdict::Ignored,
-            }
-        } else if ip == cx.cfg.host || ip == cx.cfg.broadcast() {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, dst.port()))
-        } else if cx.cfg.in_net(ip) || ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified()
-        {
+        let Some((target, dns)) = host_target(cx, dst) else {
             return Verdict::Ignored;
-        } else {
-            SocketAddr::V4(dst)
         };
         let Some(id) = self.flow_for(cx, src, dns, target) else {
             return Verdict::Refused;
@@ -176,7 +182,7 @@ impl UdpNat {
     fn flow_for(
         &mut self,
         cx: &Ctx,
-        guest: SocketAddrV4,
+        guest: SocketAddr,
         dns: bool,
         target: SocketAddr,
     ) -> Option<usize> {
@@ -228,7 +234,7 @@ impl UdpNat {
             last: cx.now,
             idle,
             remote: target,
-            guest_dst: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            guest_dst: target,
         });
         self.index.insert((guest, dns), id);
         Some(id)
@@ -274,17 +280,12 @@ impl UdpNat {
             let src = if f.dns {
                 f.guest_dst
             } else {
-                match guest_view(cx, from) {
+                match guest_view(cx, f.guest, from) {
                     Some(a) => a,
                     None => continue,
                 }
             };
-            cx.out.udp4(
-                (*src.ip(), src.port()),
-                (*f.guest.ip(), f.guest.port()),
-                &buf[..n],
-                None,
-            );
+            cx.out.udp(src, f.guest, &buf[..n]);
         }
     }
 
@@ -296,7 +297,7 @@ impl UdpNat {
             let seen = if f.dns {
                 Some(f.guest_dst)
             } else {
-                guest_view(cx, dst)
+                guest_view(cx, f.guest, dst)
             };
             if let Some(seen) = seen {
                 port_unreachable(cx, f.guest, seen);
@@ -317,16 +318,13 @@ impl UdpNat {
                     break;
                 }
             };
-            let Some(src) = guest_view(cx, from) else {
+            let Some(guest) = fwd_guest(cx, fwd.guest) else {
+                log::debug!("user: UDP forward: the guest's IPv6 address is not known yet");
                 continue;
             };
+            let src = SocketAddr::new(fwd_source(cx, guest.ip(), from.ip()), from.port());
             fwd.peer = Some(from);
-            cx.out.udp4(
-                (*src.ip(), src.port()),
-                (*fwd.guest.ip(), fwd.guest.port()),
-                &buf[..n],
-                None,
-            );
+            cx.out.udp(src, guest, &buf[..n]);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Frame builders and helpers shared by the user-network tests: they play the guest.
 #![allow(dead_code)]
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
@@ -53,6 +53,26 @@ pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, payload: &[u8]) -> 
 }
 
 pub fn udp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    ipv4(src.0, dst.0, IpProtocol::Udp, &udp_bytes(src, dst, payload))
+}
+
+/// A UDP datagram over IPv6 (hop limit 64) to the gateway's MAC.
+pub fn udp6(
+    src: (std::net::Ipv6Addr, u16),
+    dst: (std::net::Ipv6Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    ipv6_frame(
+        src.0,
+        dst.0,
+        IpProtocol::Udp,
+        64,
+        &udp_bytes(src, dst, payload),
+    )
+}
+
+/// A UDP header and payload, checksummed over the pseudo-header of `src`'s family.
+fn udp_bytes<A: Into<IpAddress>>(src: (A, u16), dst: (A, u16), payload: &[u8]) -> Vec<u8> {
     let repr = UdpRepr {
         src_port: src.1,
         dst_port: dst.1,
@@ -66,7 +86,7 @@ pub fn udp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8
         |b| b.copy_from_slice(payload),
         &ChecksumCapabilities::default(),
     );
-    ipv4(src.0, dst.0, IpProtocol::Udp, &p)
+    p
 }
 
 pub fn icmp_echo(dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
@@ -214,6 +234,65 @@ pub fn parse_tcp(f: &[u8]) -> Option<Seg> {
     })
 }
 
+/// What a crafted guest TCP segment carries (window scale 0 offered with an MSS).
+pub struct TcpSeg<'a> {
+    pub control: TcpControl,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub wnd: u16,
+    pub mss: Option<u16>,
+    pub payload: &'a [u8],
+}
+
+/// A guest TCP segment from `src` to `dst` in a frame to the gateway, over IPv4 or IPv6
+/// (the checksum over the family's pseudo-header).
+pub fn tcp_frame(src: (IpAddr, u16), dst: (IpAddr, u16), seg: &TcpSeg) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+        control: seg.control,
+        seq_number: TcpSeqNumber(seg.seq as i32),
+        ack_number: seg.ack.map(|a| TcpSeqNumber(a as i32)),
+        window_len: seg.wnd,
+        window_scale: seg.mss.map(|_| 0),
+        max_seg_size: seg.mss,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: seg.payload,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(
+        &mut TcpPacket::new_unchecked(&mut p[..]),
+        &src.0.into(),
+        &dst.0.into(),
+        &ChecksumCapabilities::default(),
+    );
+    match (src.0, dst.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4(s, d, IpProtocol::Tcp, &p),
+        (IpAddr::V6(s), IpAddr::V6(d)) => ipv6_frame(s, d, IpProtocol::Tcp, 64, &p),
+        _ => panic!("addresses of two families"),
+    }
+}
+
+/// Accepts one connection on `l` within `limit`, blocking reads with that timeout.
+pub fn accept_within(l: &std::net::TcpListener, limit: Duration) -> std::net::TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let end = Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(limit)).unwrap();
+                s.set_write_timeout(Some(limit)).unwrap();
+                return s;
+            }
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("no connection: {e}"),
+        }
+    }
+}
+
 /// The guest's end of one TCP connection, crafting segments by hand.
 pub struct GuestTcp {
     pub ip: Ipv4Addr,
@@ -239,28 +318,19 @@ impl GuestTcp {
     }
 
     fn build(&self, control: TcpControl, ack: bool, payload: &[u8], syn_opts: bool) -> Vec<u8> {
-        let repr = TcpRepr {
-            src_port: self.port,
-            dst_port: self.remote.1,
+        let seg = TcpSeg {
             control,
-            seq_number: TcpSeqNumber(self.seq as i32),
-            ack_number: ack.then_some(TcpSeqNumber(self.ack as i32)),
-            window_len: self.wnd,
-            window_scale: syn_opts.then_some(0),
-            max_seg_size: syn_opts.then_some(1460),
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
+            seq: self.seq,
+            ack: ack.then_some(self.ack),
+            wnd: self.wnd,
+            mss: syn_opts.then_some(1460),
             payload,
         };
-        let mut p = vec![0u8; repr.buffer_len()];
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut p[..]),
-            &self.ip.into(),
-            &self.remote.0.into(),
-            &ChecksumCapabilities::default(),
-        );
-        ipv4(self.ip, self.remote.0, IpProtocol::Tcp, &p)
+        tcp_frame(
+            (self.ip.into(), self.port),
+            (self.remote.0.into(), self.remote.1),
+            &seg,
+        )
     }
 
     /// SYN (window scale 0 offered, MSS 1460).
@@ -309,15 +379,19 @@ impl GuestTcp {
 
 /// Polls until at least one TCP segment for `g` is waiting; returns those segments.
 pub fn wait_segs(n: &mut UserNet, g: &GuestTcp, limit: Duration) -> Vec<Seg> {
+    wait_for(n, limit, |f| parse_tcp(f).filter(|s| g.owns(s)))
+}
+
+/// Polls until `pick` takes at least one frame for the guest; returns what it took
+/// (empty after `limit`).
+pub fn wait_for<S>(
+    n: &mut UserNet,
+    limit: Duration,
+    mut pick: impl FnMut(&[u8]) -> Option<S>,
+) -> Vec<S> {
     let mut got = Vec::new();
     pump(n, limit, |n| {
-        for f in drain(n) {
-            if let Some(s) = parse_tcp(&f) {
-                if g.owns(&s) {
-                    got.push(s);
-                }
-            }
-        }
+        got.extend(drain(n).iter().filter_map(|f| pick(f)));
         !got.is_empty()
     });
     got

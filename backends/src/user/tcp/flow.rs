@@ -2,7 +2,7 @@
 //! does to it.
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -17,11 +17,24 @@ pub(super) fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
-/// Guest-side view of a flow: the guest's endpoint and the remote endpoint it addressed.
+/// Guest-side view of a flow: the guest's endpoint and the remote endpoint it addressed,
+/// both of one address family (IPv4 or IPv6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct FlowKey {
-    pub guest: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub guest: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl FlowKey {
+    /// The segment size we announce and accept: the 1500-byte MTU less the IP and TCP
+    /// headers of the flow's family.
+    pub(super) fn our_mss(&self) -> u16 {
+        if self.guest.is_ipv4() {
+            OUR_MSS
+        } else {
+            OUR_MSS - 20
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +142,7 @@ impl Flow {
         if seg.window_scale.is_some() {
             f.our_ws = scale_for(cap);
         }
-        f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+        f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, key.our_mss()));
         f
     }
 

@@ -2,7 +2,7 @@
 //! guest (our SYN, the guest's SYN-ACK).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 
 use super::super::guestfwd::HostStream;
@@ -12,8 +12,9 @@ use super::segment::emit_syn;
 use super::{TcpNat, RTO_MIN, TOKEN_LISTEN};
 
 impl TcpNat {
-    /// Adds a hostfwd listener.
-    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddrV4) -> io::Result<()> {
+    /// Adds a hostfwd listener towards `guest` (`[::]:port` for the guest's IPv6 address
+    /// learned from its traffic).
+    pub fn listen(&mut self, cx: &Ctx, host: SocketAddr, guest: SocketAddr) -> io::Result<()> {
         let l = std::net::TcpListener::bind(host)?;
         l.set_nonblocking(true)?;
         let token = TOKEN_LISTEN | self.listeners.len() as u64;
@@ -35,7 +36,7 @@ impl TcpNat {
             let Some((l, guest)) = self.listeners.get(idx) else {
                 return;
             };
-            let guest = *guest;
+            let target = *guest;
             let (stream, peer) = match l.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -44,14 +45,15 @@ impl TcpNat {
                     return;
                 }
             };
-            let src = match peer.ip() {
-                IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => a,
-                // The host itself appears as the gateway, as in libslirp.
-                _ => cx.cfg.host,
+            let Some(guest) = fwd_guest(cx, target) else {
+                // libslirp too rejects such a connection at once.
+                log::debug!("user: hostfwd to {target}: the guest's IPv6 address is not known yet");
+                self.refused += 1;
+                continue;
             };
             let key = FlowKey {
                 guest,
-                remote: SocketAddrV4::new(src, peer.port()),
+                remote: SocketAddr::new(fwd_source(cx, guest.ip(), peer.ip()), peer.port()),
             };
             if cx.flows >= cx.cfg.limits.max_flows || self.index.contains_key(&key) {
                 log::debug!("user: hostfwd connection from {peer} refused (flow limit)");
@@ -77,5 +79,33 @@ impl TcpNat {
             emit_syn(cx, f, cap);
             cx.flows += 1;
         }
+    }
+}
+
+/// The guest endpoint of a forward: as configured, or for `[::]` the guest's IPv6 address
+/// learned from its traffic (`None` while unknown).
+pub(crate) fn fwd_guest(cx: &Ctx, target: SocketAddr) -> Option<SocketAddr> {
+    match target.ip() {
+        IpAddr::V6(a) if a.is_unspecified() => cx
+            .out
+            .guest_v6
+            .map(|g| SocketAddr::new(g.into(), target.port())),
+        _ => Some(target),
+    }
+}
+
+/// How a host peer of a forward appears to the guest at `guest`: itself when it is an
+/// address of the guest's family that the guest can route back to us, otherwise (the
+/// host itself, or the other family) the virtual host, as in libslirp.
+pub(crate) fn fwd_source(cx: &Ctx, guest: IpAddr, peer: IpAddr) -> IpAddr {
+    let peer = match peer {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+        v4 => v4,
+    };
+    match (guest, peer) {
+        (IpAddr::V4(_), IpAddr::V4(a)) if !a.is_loopback() && !a.is_unspecified() => a.into(),
+        (IpAddr::V4(_), _) => cx.cfg.host.into(),
+        (IpAddr::V6(_), IpAddr::V6(a)) if cx.cfg.v6_routable(a) => a.into(),
+        (IpAddr::V6(_), _) => cx.cfg.ipv6_host.into(),
     }
 }

@@ -9,13 +9,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{TcpControl, TcpPacket, TcpRepr};
 
+use super::config::{loopback_like, Dest};
 use super::guestfwd::{self, FwdTarget, HostStream, Reaper};
 use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
@@ -26,6 +27,7 @@ mod segment;
 
 pub(crate) use flow::FlowKey;
 use flow::{on_ack, on_data, seq_lt, set_interest, Flow, State};
+pub(crate) use hostfwd::{fwd_guest, fwd_source};
 use segment::{emit, emit_rst, emit_syn, refuse, reset_for, syn_repr};
 
 /// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
@@ -55,7 +57,9 @@ pub(crate) struct TcpNat {
     flows: Vec<Option<Flow>>,
     free: Vec<usize>,
     index: HashMap<FlowKey, usize>,
-    listeners: Vec<(std::net::TcpListener, SocketAddrV4)>,
+    /// hostfwd listeners and the guest endpoint each forwards to (`[::]` for the guest's
+    /// learned IPv6 address).
+    listeners: Vec<(std::net::TcpListener, SocketAddr)>,
     /// Some flow stopped sending because the guest queue was full.
     pub flush_wanted: bool,
     /// Flows owing the guest an ACK, and possibly the host a write: done at the end of
@@ -80,8 +84,8 @@ impl TcpNat {
         self.isn
     }
 
-    /// Handles a TCP segment from the guest.
-    pub fn input(&mut self, cx: &mut Ctx, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> Verdict {
+    /// Handles a TCP segment from the guest (`src` and `dst` of one family).
+    pub fn input(&mut self, cx: &mut Ctx, src: IpAddr, dst: IpAddr, data: &[u8]) -> Verdict {
         let Ok(pkt) = TcpPacket::new_checked(data) else {
             log::debug!("user: TCP header truncated or data offset bad");
             return Verdict::Malformed;
@@ -95,9 +99,15 @@ impl TcpNat {
             log::debug!("user: TCP segment with bad checksum, port 0 or flags dropped");
             return Verdict::Malformed;
         };
+        // TCP is unicast: a segment to a group address or from no address gets no flow
+        // and no reset (which would have to come from that address).
+        if src.is_unspecified() || cx.cfg.is_group(dst) {
+            log::debug!("user: TCP from {src} to group or unspecified {dst} ignored");
+            return Verdict::Ignored;
+        }
         let key = FlowKey {
-            guest: SocketAddrV4::new(src, seg.src_port),
-            remote: SocketAddrV4::new(dst, seg.dst_port),
+            guest: SocketAddr::new(src, seg.src_port),
+            remote: SocketAddr::new(dst, seg.dst_port),
         };
         if let Some(&id) = self.index.get(&key) {
             self.segment(cx, id, &seg);
@@ -113,26 +123,28 @@ impl TcpNat {
         }
     }
 
-    /// Where a guest connection to `remote` goes on the host, or `None` to refuse it.
-    fn host_target(cx: &Ctx, remote: SocketAddrV4) -> Option<SocketAddr> {
-        let ip = *remote.ip();
-        if ip == cx.cfg.host {
-            return Some(SocketAddr::from((Ipv4Addr::LOCALHOST, remote.port())));
-        }
-        if ip == cx.cfg.dns {
-            return (remote.port() == 53)
+    /// Where a guest connection to `remote` goes on the host, or `None` to refuse it:
+    /// the virtual host (IPv4 `host`, IPv6 `ipv6-host`) is the host's loopback of the same
+    /// family, the virtual DNS address on port 53 the first resolver, other addresses of
+    /// the virtual networks nothing, the rest itself.
+    fn host_target(cx: &Ctx, remote: SocketAddr) -> Option<SocketAddr> {
+        let port = remote.port();
+        match cx.cfg.dest(remote.ip()) {
+            Dest::Host => Some(SocketAddr::new(loopback_like(remote.ip()), port)),
+            Dest::Dns => (port == 53)
                 .then(|| cx.cfg.dns_resolvers.first().copied())
-                .flatten();
+                .flatten(),
+            Dest::Local => None,
+            Dest::Outside => Some(remote),
         }
-        if cx.cfg.in_net(ip) || ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified() {
-            return None;
-        }
-        Some(SocketAddr::V4(remote))
     }
 
     fn open(&mut self, cx: &mut Ctx, key: FlowKey, seg: &TcpRepr) -> Verdict {
         // Guest forwards are served even with restrict=on, as in libslirp.
-        let fwd = cx.forwards.iter().find(|g| g.addr == key.remote);
+        let fwd = cx
+            .forwards
+            .iter()
+            .find(|g| SocketAddr::V4(g.addr) == key.remote);
         let target = match fwd.map(|g| g.target.clone()) {
             Some(FwdTarget::Tcp(addr)) => addr,
             Some(local) => return self.open_local(cx, key, seg, &local),
@@ -211,7 +223,7 @@ impl TcpNat {
             }
         };
         // The table shows the forward's virtual address (libslirp shows the same).
-        let host = SocketAddr::V4(key.remote);
+        let host = key.remote;
         let cap = cx.cfg.limits.tcp_buffer;
         let mut flow = Flow::from_guest_syn(key, stream, host, seg, cap);
         flow.child = child;
@@ -303,7 +315,7 @@ impl TcpNat {
                 if seg.window_scale.is_none() {
                     f.our_ws = 0;
                 }
-                f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, OUR_MSS));
+                f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, f.key.our_mss()));
                 f.snd_wnd = u32::from(seg.window_len);
                 self.established(cx, id, true);
                 return;

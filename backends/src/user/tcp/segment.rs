@@ -3,13 +3,11 @@
 
 use std::io;
 
-use smoltcp::wire::{
-    Icmpv4DstUnreachable, Icmpv4Repr, IpProtocol, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
-};
+use smoltcp::wire::{IpProtocol, TcpControl, TcpRepr, TcpSeqNumber};
 
+use super::super::icmp::{unreachable, Unreachable};
 use super::super::Ctx;
 use super::flow::{Flow, FlowKey};
-use super::OUR_MSS;
 
 /// Emits a segment of flow `f` carrying the current ACK and window.
 pub(super) fn emit(
@@ -49,7 +47,7 @@ pub(super) fn emit(
         timestamp: None,
         payload,
     };
-    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+    cx.out.tcp(f.key.remote.ip(), f.key.guest.ip(), &repr);
 }
 
 /// Emits our SYN (hostfwd) or SYN-ACK (guest-initiated), with MSS and window scale.
@@ -63,13 +61,13 @@ pub(super) fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
         ack_number: (!f.hostfwd).then_some(TcpSeqNumber(f.rcv_nxt as i32)),
         window_len: f.window(cap).min(65535) as u16,
         window_scale: offer_ws.then_some(f.our_ws),
-        max_seg_size: Some(OUR_MSS),
+        max_seg_size: Some(f.key.our_mss()),
         sack_permitted: false,
         sack_ranges: [None; 3],
         timestamp: None,
         payload: &[],
     };
-    cx.out.tcp4(*f.key.remote.ip(), *f.key.guest.ip(), &repr);
+    cx.out.tcp(f.key.remote.ip(), f.key.guest.ip(), &repr);
 }
 
 /// A segment without options, window or payload.
@@ -97,7 +95,7 @@ pub(super) fn emit_rst(cx: &mut Ctx, key: &FlowKey, seq: u32, ack: Option<u32>) 
         seq,
         ack,
     );
-    cx.out.tcp4(*key.remote.ip(), *key.guest.ip(), &repr);
+    cx.out.tcp(key.remote.ip(), key.guest.ip(), &repr);
 }
 
 /// RFC 793's reset for a segment that belongs to no connection.
@@ -116,35 +114,25 @@ pub(super) fn reset_for(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr) {
     }
 }
 
-/// A guest SYN whose host connect failed: RST when refused, ICMP when unreachable.
+/// A guest SYN whose host connect failed: RST when refused, ICMP (or ICMPv6) destination
+/// unreachable when the host has no route.
 pub(super) fn refuse(cx: &mut Ctx, key: &FlowKey, seg: &TcpRepr, e: &io::Error) {
-    let reason = match e.raw_os_error() {
-        Some(libc::EHOSTUNREACH) => Some(Icmpv4DstUnreachable::HostUnreachable),
-        Some(libc::ENETUNREACH) => Some(Icmpv4DstUnreachable::NetUnreachable),
-        _ => None,
+    let why = match e.raw_os_error() {
+        Some(libc::EHOSTUNREACH) => Unreachable::Host,
+        // IPv6 with no source address for the destination (no route at all) fails
+        // with EADDRNOTAVAIL rather than ENETUNREACH.
+        Some(libc::ENETUNREACH | libc::EADDRNOTAVAIL) => Unreachable::Net,
+        _ => {
+            reset_for(cx, key, seg);
+            return;
+        }
     };
-    let Some(reason) = reason else {
-        reset_for(cx, key, seg);
-        return;
-    };
-    // The quoted datagram: the guest's IP header and the first 8 bytes of its TCP header.
+    // The first 8 bytes of the guest's TCP header: ports and sequence number.
     let mut quoted = [0u8; 8];
     quoted[0..2].copy_from_slice(&key.guest.port().to_be_bytes());
     quoted[2..4].copy_from_slice(&key.remote.port().to_be_bytes());
     quoted[4..8].copy_from_slice(&(seg.seq_number.0 as u32).to_be_bytes());
-    let header = Ipv4Repr {
-        src_addr: *key.guest.ip(),
-        dst_addr: *key.remote.ip(),
-        next_header: IpProtocol::Tcp,
-        payload_len: 20,
-        hop_limit: 64,
-    };
-    let icmp = Icmpv4Repr::DstUnreachable {
-        reason,
-        header,
-        data: &quoted,
-    };
-    cx.out.icmp4(cx.cfg.host, *key.guest.ip(), &icmp);
+    unreachable(cx, why, IpProtocol::Tcp, key.guest, key.remote, &quoted);
 }
 
 /// Enough of the guest's SYN to answer it after the flow is gone.
