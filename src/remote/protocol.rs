@@ -1036,6 +1036,33 @@ mod tests {
     }
 
     #[test]
+    fn descriptors_twice_for_one_message_are_refused() {
+        // SYNC_SYSMEM in two pieces, each with a descriptor: the second set cannot belong
+        // to the message the first came with.
+        let (a, b) = pair();
+        let bytes = Message::SyncSysmem {
+            regions: vec![SysmemRegion {
+                gpa: 0,
+                size: 0x1000,
+                offset: 0,
+            }],
+            fds: vec![eventfd()],
+        }
+        .encode();
+        for piece in [&bytes[..20], &bytes[20..]] {
+            let fd = eventfd();
+            let fds = [fd.as_fd()];
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+            sendmsg(&a, &[IoSlice::new(piece)], &mut control, SendFlags::empty()).unwrap();
+        }
+        let mut r = MessageReader::new();
+        let e = r.next(&b, true, Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, ProtoError::MisplacedFds), "{e}");
+    }
+
+    #[test]
     fn too_many_fds_are_refused() {
         let (a, b) = pair();
         let fds: Vec<OwnedFd> = (0..MAX_FDS + 1).map(|_| eventfd()).collect();

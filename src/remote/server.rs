@@ -225,7 +225,9 @@ impl Server {
                     log::info!("QEMU closed the connection; stopping");
                     return Ok(self.stats);
                 }
-                Received::Idle => self.look(if wait { timeout } else { Duration::ZERO })?,
+                // Nothing from QEMU: sleep on every descriptor until something is due
+                // (counted afresh: the wait in recvmsg took up to a slice of it).
+                Received::Idle => self.look(self.poll_timeout())?,
             }
         }
     }
