@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use crate::guest_support::{parse_results, GuestRun};
 use crate::usernet_support::{
-    free_port, hostfwd_client, sha256_file, write_blob, DnsResponder, HttpServer, TempDir,
-    LIFETIME,
+    free_port, hostfwd_client, sha256_file, write_blob, DnsResponder, HttpServer, TempDir, LIFETIME,
 };
 
 /// Longest one usernet boot may take (the 64 MiB download dominates under TCG).
@@ -202,10 +201,13 @@ pub fn boot_with(device: &str, restricted: bool, bulk: Bulk) -> UsernetRun {
 }
 
 impl UsernetRun {
-    /// Echoes the figures worth keeping (shown with `--nocapture`).
+    /// Echoes the figures worth keeping (shown with `--nocapture`): the guest's results
+    /// and the device server's summary (messages per second, BAR accesses by width).
     fn show(&self) {
         for l in self.run.output.lines() {
-            if l.starts_with("VMNIC-RESULT") {
+            if l.starts_with("VMNIC-RESULT")
+                || (l.starts_with("VMNIC-HOST") && l.contains("messages"))
+            {
                 println!("{l}");
             }
         }
