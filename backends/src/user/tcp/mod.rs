@@ -22,13 +22,15 @@ use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
 
 mod flow;
+#[cfg(test)]
+mod gso_tests;
 mod hostfwd;
 mod segment;
 
 pub(crate) use flow::FlowKey;
 use flow::{on_ack, on_data, seq_lt, set_interest, Flow, State};
 pub(crate) use hostfwd::{fwd_guest, fwd_source};
-use segment::{emit, emit_rst, emit_syn, refuse, reset_for, syn_repr};
+use segment::{emit, emit_rst, emit_syn, max_payload, refuse, reset_for, syn_repr};
 
 /// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
 pub(crate) const TOKEN_FLOW: u64 = 1 << 32;
@@ -47,6 +49,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Stop queueing data segments for the guest above this many queued frames, keeping room
 /// for ACKs and other traffic; [`TcpNat::flush_all`] resumes once the device drains.
 const QUEUE_HIGH_WATER: usize = 1024;
+/// Room kept in the guest queue per data frame beyond its payload (headers, padding).
+const FRAME_HEADROOM: usize = 128;
 /// Guest data is written to the host at once when a segment carries PSH or FIN or this
 /// much is buffered; otherwise at the end of the burst (fewer system calls).
 const WRITE_BATCH: usize = 32 * 1024;
@@ -497,6 +501,7 @@ impl TcpNat {
             return;
         }
         let mut payload = Vec::new();
+        let seg_max = max_payload(cx, f, max_segs == 1);
         for _ in 0..max_segs.min(4096) {
             if f.fin_sent() {
                 break;
@@ -512,11 +517,14 @@ impl TcpNat {
                 f.timer.get_or_insert(cx.now + f.rto);
                 break;
             }
-            if cx.out.queue.len() >= QUEUE_HIGH_WATER {
+            let queue = &cx.out.queue;
+            if queue.len() >= QUEUE_HIGH_WATER
+                || queue.bytes() + seg_max + FRAME_HEADROOM > queue.max_bytes()
+            {
                 self.flush_wanted = true;
                 break;
             }
-            let n = unsent.min(f.mss).min(room);
+            let n = unsent.min(seg_max).min(room);
             payload.clear();
             payload.extend(f.to_guest.range(inflight..inflight + n));
             let fin = f.host_eof && n == unsent;
