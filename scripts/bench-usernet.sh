@@ -116,21 +116,21 @@ cps_port=$((iperf_port + 1))
 hold_port=$((iperf_port + 2))
 iperf3 -s -B 127.0.0.1 -p "$iperf_port" >"$work/iperf-server.log" 2>&1 &
 pids+=($!)
-cat >"$work/servers.py" <<'EOF'
-import socket, sys, threading, time
-def serve(port, hold):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port)); s.listen(4096)
-    kept = []
-    while True:
-        c, _ = s.accept()
-        if hold: kept.append(c)
-        else: c.close()
-threading.Thread(target=serve, args=(int(sys.argv[1]), False), daemon=True).start()
-threading.Thread(target=serve, args=(int(sys.argv[2]), True), daemon=True).start()
-time.sleep(3600)
+# One process each: the acceptor must keep up with the connection rate (a stack holding a
+# flow until the server closes it would otherwise measure this server's accept rate).
+cat >"$work/server.py" <<'EOF'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(4096)
+kept = []
+while True:
+    c, _ = s.accept()
+    if sys.argv[1] == "hold": kept.append(c)
+    else: c.close()
 EOF
-python3 "$work/servers.py" "$cps_port" "$hold_port" &
+python3 "$work/server.py" close "$cps_port" &
+pids+=($!)
+python3 "$work/server.py" hold "$hold_port" &
 pids+=($!)
 cat >"$work/client.py" <<'EOF'
 import socket, sys, time
