@@ -124,6 +124,14 @@ pub struct Connection {
     /// The host-side peer (the listening address for a `hostfwd`; for a `guestfwd` to a
     /// command or Unix socket, or `smb=`, the forward's virtual address).
     pub host: SocketAddr,
+    /// `info usernet`'s Source column, oriented as libslirp orients it: the guest for a
+    /// flow the guest opened; the host socket's own address for a `hostfwd` listener or
+    /// a connection it accepted.
+    pub source: SocketAddr,
+    /// `info usernet`'s Dest. column: for a flow the guest opened, the address the guest
+    /// sent to (`10.0.2.2:80` for the host's loopback, not `127.0.0.1:80`); for a
+    /// `hostfwd` listener or a connection it accepted, the guest.
+    pub dest: SocketAddr,
     /// Bytes from the guest not yet written to the host.
     pub recv_q: usize,
     /// Bytes from the host not yet acknowledged by the guest.
@@ -246,13 +254,18 @@ impl UserNet {
                 FwdProto::Udp => "UDP",
             };
             let head = format!("{proto}[{}]", c.state);
+            // libslirp prints an unspecified source (a listener on every address) as `*`.
+            let src = if c.source.ip().is_unspecified() {
+                "*".to_string()
+            } else {
+                c.source.ip().to_string()
+            };
             s.push_str(&format!(
-                "  {head:<18} {:>3} {:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
+                "  {head:<18} {:>3} {src:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
                 "-",
-                c.host.ip(),
-                c.host.port(),
-                c.guest.ip(),
-                c.guest.port(),
+                c.source.port(),
+                c.dest.ip(),
+                c.dest.port(),
                 c.recv_q,
                 c.send_q
             ));

@@ -682,17 +682,30 @@ impl TcpNat {
             .listeners
             .iter()
             .filter_map(|(l, g)| {
+                let host = l.local_addr().ok()?;
                 Some(Connection {
                     proto: FwdProto::Tcp,
                     state: "HOST_FORWARD".into(),
                     guest: *g,
-                    host: l.local_addr().ok()?,
+                    host,
+                    source: host,
+                    dest: *g,
                     recv_q: 0,
                     send_q: 0,
                 })
             })
             .collect();
         v.extend(self.flows.iter().flatten().map(|f| {
+            let (source, dest) = if f.hostfwd {
+                // The accepted socket's own address, as libslirp's getsockname().
+                let local = match &f.stream {
+                    HostStream::Tcp(s) => s.local_addr().ok(),
+                    HostStream::Unix(_) => None,
+                };
+                (local.unwrap_or(f.host), f.key.guest)
+            } else {
+                (f.key.guest, f.key.remote)
+            };
             Connection {
                 proto: FwdProto::Tcp,
                 state: match f.state {
@@ -707,6 +720,8 @@ impl TcpNat {
                 .into(),
                 guest: f.key.guest,
                 host: f.host,
+                source,
+                dest,
                 recv_q: f.to_host.len(),
                 send_q: f.to_guest.len(),
             }
