@@ -30,7 +30,7 @@ mod tftp;
 mod udp;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -413,6 +413,9 @@ impl UserNet {
             SocketAddr::new(dst.into(), udp.dst_port()),
         );
         let (mut cx, nat) = self.split(now);
+        if dst.port() == tftp::PORT && dst.ip() == IpAddr::V6(cx.cfg.ipv6_host) {
+            return nat.tftp.input(&mut cx, dst.ip(), src, udp.payload());
+        }
         nat.udp.input(&mut cx, src, dst, udp.payload())
     }
 
@@ -455,7 +458,8 @@ impl UserNet {
         );
         let (mut cx, nat) = self.split(now);
         if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
-            return nat.tftp.input(&mut cx, src, udp.payload());
+            let server = cx.cfg.host.into();
+            return nat.tftp.input(&mut cx, server, src.into(), udp.payload());
         }
         nat.udp
             .input(&mut cx, src.into(), dst.into(), udp.payload())
