@@ -2,7 +2,8 @@
 //! discovery for the virtual hosts (and learning the guest's addresses from it), router
 //! advertisements of `ipv6-net` (SLAAC, with the DNS address in an RDNSS option and the
 //! O flag for stateless DHCPv6) on solicitation and periodically, stateless DHCPv6 (DNS
-//! servers), and echo replies. TCP and UDP go to the NAT (`UserNet::ipv6_input`).
+//! servers), and the virtual hosts' echo replies. TCP and UDP go to the NAT
+//! (`UserNet::ipv6_input`), echoes to the outside to the ping NAT.
 
 use std::net::Ipv6Addr;
 use std::time::{Duration as StdDuration, Instant};
@@ -14,9 +15,10 @@ use smoltcp::wire::{
     NdiscPrefixInfoFlags, NdiscPrefixInformation, NdiscRepr, NdiscRouterFlags, UdpPacket, UdpRepr,
 };
 
-use super::config::UserConfig;
+use super::config::{Dest, UserConfig};
 use super::out::Output;
-use super::Verdict;
+use super::ping::PingNat;
+use super::{Ctx, Verdict};
 
 /// The router's link-local address (libslirp uses fe80::2 too).
 pub const ROUTER_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
@@ -127,13 +129,16 @@ pub(crate) fn next_ra(now: Instant, seed: &mut u64) -> Instant {
     now + RA_INTERVAL_MIN + StdDuration::from_millis(*seed % span)
 }
 
-/// Handles an ICMPv6 message from the guest (`src_mac` is the frame's source).
+/// Handles an ICMPv6 message from the guest (`src_mac` is the frame's source): the
+/// virtual hosts answer neighbour discovery and echoes themselves, echoes to the outside
+/// go through [`PingNat`].
 pub(crate) fn icmp6(
-    cfg: &UserConfig,
-    out: &mut Output,
+    cx: &mut Ctx,
+    ping: &mut PingNat,
     src_mac: EthernetAddress,
     ip: &Packet,
 ) -> Verdict {
+    let (cfg, out) = (cx.cfg, &mut *cx.out);
     let (src, dst) = (ip.src, ip.dst);
     let Ok(pkt) = Icmpv6Packet::new_checked(ip.data) else {
         log::debug!("user: ICMPv6 message truncated");
@@ -199,6 +204,11 @@ pub(crate) fn icmp6(
             };
             out.icmp6(dst, src, src_mac, &reply);
             Verdict::Handled
+        }
+        Icmpv6Repr::EchoRequest { ident, seq_no, .. }
+            if cfg.dest(dst.into()) == Dest::Outside && !src.is_unspecified() =>
+        {
+            ping.echo(cx, src.into(), dst.into(), ident, seq_no, ip.data)
         }
         _ => Verdict::Ignored,
     }

@@ -374,7 +374,10 @@ impl UserNet {
             return Verdict::Ignored;
         }
         match ip.proto {
-            IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
+            IpProtocol::Icmpv6 => {
+                let (mut cx, nat) = self.split(now);
+                ipv6::icmp6(&mut cx, &mut nat.ping, src_mac, &ip)
+            }
             IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
