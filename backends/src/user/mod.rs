@@ -106,7 +106,8 @@ pub struct UserStats {
     pub ignored: u64,
     /// Frames or flows refused by policy or a resource bound.
     pub refused: u64,
-    /// IPv4 fragments received (reassembled; inconsistent ones are also `refused`).
+    /// IPv4 and IPv6 fragments received (reassembled; inconsistent ones, and those past
+    /// the reassembly bounds, are also `refused`).
     pub fragments: u64,
 }
 
@@ -324,7 +325,7 @@ impl UserNet {
         let data = if pkt.more_frags() || pkt.frag_offset() != 0 {
             self.stats.fragments += 1;
             match self.reasm.add(&pkt, now) {
-                frag::Outcome::Complete(v) => {
+                frag::Outcome::Complete(_, v) => {
                     whole = v;
                     &whole[..]
                 }
@@ -373,6 +374,25 @@ impl UserNet {
             log::debug!("user: IPv6 from {src}, outside the virtual network, dropped");
             return Verdict::Ignored;
         }
+        let whole;
+        let ip = match ip.fragment {
+            None => ip,
+            Some(frag) => {
+                self.stats.fragments += 1;
+                let (nh, addrs) = (u8::from(ip.proto), (src, dst));
+                match self.reasm.add6(addrs, frag, nh, ip.data, now) {
+                    frag::Outcome::Complete(nh, v) => {
+                        whole = v;
+                        match ipv6::reassembled(&ip, nh, &whole) {
+                            Ok(p) => p,
+                            Err(v) => return v,
+                        }
+                    }
+                    frag::Outcome::Pending => return Verdict::Handled,
+                    frag::Outcome::Dropped => return Verdict::Refused,
+                }
+            }
+        };
         match ip.proto {
             IpProtocol::Icmpv6 => {
                 let (mut cx, nat) = self.split(now);
