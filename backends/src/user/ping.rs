@@ -71,6 +71,33 @@ impl Family {
         }
     }
 
+    /// Makes the kernel hand a raw socket only echo replies: a raw socket otherwise gets
+    /// a copy of every ICMP (or ICMPv6, neighbour discovery included) message the host
+    /// receives. Best effort: unfiltered, the replies are still picked out.
+    fn filter_echo_replies(self, raw: &UdpSocket) {
+        // Linux ICMP_FILTER (SOL_RAW): a 32-bit mask of types to drop. ICMP6_FILTER
+        // (IPPROTO_ICMPV6): 256 bits, a set bit blocks the type (RFC 3542 3.2).
+        const ICMP_FILTER: libc::c_int = 1;
+        const ICMP6_FILTER: libc::c_int = 1;
+        let reply = u32::from(self.echo_reply_type());
+        let mut v6 = [u32::MAX; 8];
+        v6[(reply >> 5) as usize] &= !(1 << (reply & 31));
+        let v4 = !(1u32 << reply.min(31));
+        let (level, opt, val, len) = match self {
+            Family::V4 => (libc::SOL_RAW, ICMP_FILTER, (&v4 as *const u32).cast(), 4),
+            Family::V6 => (libc::IPPROTO_ICMPV6, ICMP6_FILTER, v6.as_ptr().cast(), 32),
+        };
+        // SAFETY: val points at `len` readable bytes for the duration of the call.
+        let r = unsafe { libc::setsockopt(raw.as_raw_fd(), level, opt, val, len) };
+        if r != 0 {
+            log::debug!(
+                "user: raw {} filter not set: {}",
+                self.name(),
+                io::Error::last_os_error()
+            );
+        }
+    }
+
     /// A non-blocking `kind` (`SOCK_DGRAM` or `SOCK_RAW`) socket of the family's ICMP.
     fn socket(self, kind: libc::c_int) -> io::Result<UdpSocket> {
         let (domain, proto) = match self {
@@ -164,6 +191,7 @@ impl PingNat {
                 Ok(_) => Mode::Dgram,
                 Err(e) => match family.socket(libc::SOCK_RAW) {
                     Ok(raw) => {
+                        family.filter_echo_replies(&raw);
                         log::info!(
                             "user: {name} ping sockets unavailable ({e}); using a raw socket"
                         );
