@@ -95,19 +95,19 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Packet<'_>, Verdict> {
     })
 }
 
-/// `first` (a fragment) with `data`, the fragmentable part reassembled from it and its
-/// siblings starting with next header `nh`, as one packet: its extension headers walked
-/// again (a Fragment header among them is `Malformed`).
+/// The packet whose fragmentable part `data`, starting with next header `nh`, was just
+/// completed by the fragment `last` (whose addresses and hop limit it takes): its
+/// extension headers walked (a Fragment header among them is `Malformed`).
 pub(crate) fn reassembled<'a>(
-    first: &Packet<'_>,
+    last: &Packet<'_>,
     nh: u8,
     data: &'a [u8],
 ) -> Result<Packet<'a>, Verdict> {
     let (nh, data, _) = walk(nh, data, true)?;
     Ok(Packet {
-        src: first.src,
-        dst: first.dst,
-        hop_limit: first.hop_limit,
+        src: last.src,
+        dst: last.dst,
+        hop_limit: last.hop_limit,
         proto: IpProtocol::from(nh),
         data,
         fragment: None,
