@@ -1,0 +1,234 @@
+//! The out-of-order queue of one flow's guest-to-host direction: data that arrived
+//! beyond a hole, kept until the hole is filled.
+//!
+//! Bounded twice: at most [`MAX_BLOCKS`] disjoint blocks, and only bytes inside the
+//! window the flow offers (`rcv_nxt .. rcv_nxt + window`), so the queue and the in-order
+//! buffer together never hold more than the flow's buffer size.
+
+use std::collections::VecDeque;
+
+use super::flow::seq_lt;
+
+/// Disjoint blocks kept at most; a segment that would need one more is dropped (the
+/// guest retransmits it).
+pub(super) const MAX_BLOCKS: usize = 32;
+
+/// One contiguous run of received bytes beyond `rcv_nxt`.
+#[derive(Debug)]
+struct Block {
+    /// Sequence number of `data[0]`.
+    seq: u32,
+    data: Vec<u8>,
+    /// When this block last grew (a counter), for the order of the SACK blocks.
+    stamp: u64,
+}
+
+impl Block {
+    fn end(&self) -> u32 {
+        self.seq.wrapping_add(self.data.len() as u32)
+    }
+}
+
+/// The out-of-order queue: blocks sorted by sequence number, neither overlapping nor
+/// touching.
+#[derive(Debug, Default)]
+pub(super) struct Reasm {
+    blocks: VecDeque<Block>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl Reasm {
+    /// Bytes held.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Keeps `data` received at `seq`, clipped to `rcv_nxt .. rcv_nxt + window`; false
+    /// when nothing of it was kept (outside the window, or no block left).
+    pub(super) fn insert(&mut self, rcv_nxt: u32, window: u32, seq: u32, data: &[u8]) -> bool {
+        // Offsets from rcv_nxt: the window is far below 2^31, so they do not wrap.
+        let off = |s: u32| s.wrapping_sub(rcv_nxt);
+        let mut start = off(seq);
+        let mut data = data;
+        if (start as i32) < 0 {
+            // Starts before rcv_nxt: the caller delivers in-order data itself.
+            let skip = start.wrapping_neg() as usize;
+            if skip >= data.len() {
+                return false;
+            }
+            data = &data[skip..];
+            start = 0;
+        }
+        if start >= window || data.is_empty() {
+            return false;
+        }
+        let end = start.saturating_add(data.len() as u32).min(window);
+        let data = &data[..(end - start) as usize];
+        // The blocks this one overlaps or touches: first..last.
+        let first = self.blocks.iter().position(|b| off(b.end()) >= start);
+        let first = first.unwrap_or(self.blocks.len());
+        let mut last = first;
+        while last < self.blocks.len() && off(self.blocks[last].seq) <= end {
+            last += 1;
+        }
+        if first == last && self.blocks.len() >= MAX_BLOCKS {
+            return false;
+        }
+        self.clock += 1;
+        let stamp = self.clock;
+        let seq = rcv_nxt.wrapping_add(start);
+        let olds: Vec<Block> = self.blocks.drain(first..last).collect();
+        let mut merged = Block {
+            seq,
+            data: Vec::new(),
+            stamp,
+        };
+        // The pieces in order of start; their union is contiguous.
+        let mut pieces: Vec<(u32, Vec<u8>)> = Vec::with_capacity(olds.len() + 1);
+        let mut new = Some((start, data.to_vec()));
+        for b in olds {
+            self.bytes -= b.data.len();
+            let s = off(b.seq);
+            if new.as_ref().is_some_and(|(ns, _)| *ns < s) {
+                pieces.extend(new.take());
+            }
+            pieces.push((s, b.data));
+        }
+        pieces.extend(new.take());
+        let mut cur_end = 0u32;
+        for (i, (s, d)) in pieces.into_iter().enumerate() {
+            if i == 0 {
+                merged.seq = rcv_nxt.wrapping_add(s);
+                cur_end = s + d.len() as u32;
+                merged.data = d;
+                continue;
+            }
+            let e = s + d.len() as u32;
+            if e > cur_end {
+                merged.data.extend_from_slice(&d[(cur_end - s) as usize..]);
+                cur_end = e;
+            }
+        }
+        self.bytes += merged.data.len();
+        self.blocks.insert(first, merged);
+        true
+    }
+
+    /// Removes and returns the data that now continues `rcv_nxt` (empty when the hole is
+    /// still open); drops what lies wholly before it.
+    pub(super) fn take(&mut self, rcv_nxt: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut next = rcv_nxt;
+        while let Some(b) = self.blocks.front() {
+            if seq_lt(next, b.seq) {
+                break;
+            }
+            let b = self.blocks.pop_front().expect("front exists");
+            self.bytes -= b.data.len();
+            let skip = next.wrapping_sub(b.seq) as usize;
+            if skip < b.data.len() {
+                if out.is_empty() {
+                    out = b.data;
+                    out.drain(..skip);
+                } else {
+                    out.extend_from_slice(&b.data[skip..]);
+                }
+                next = rcv_nxt.wrapping_add(out.len() as u32);
+            }
+        }
+        out
+    }
+
+    /// Up to three SACK blocks (RFC 2018 4): the block that changed last first, then the
+    /// others, most recently changed first.
+    pub(super) fn sack_blocks(&self) -> [Option<(u32, u32)>; 3] {
+        let mut order: Vec<&Block> = self.blocks.iter().collect();
+        order.sort_by(|a, b| b.stamp.cmp(&a.stamp));
+        let mut out = [None; 3];
+        for (slot, b) in out.iter_mut().zip(order) {
+            *slot = Some((b.seq, b.end()));
+        }
+        out
+    }
+
+    /// Forgets everything (the flow is going away or its receive side was reset).
+    pub(super) fn clear(&mut self) {
+        self.blocks.clear();
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(seq: u32, len: usize) -> Vec<u8> {
+        (0..len).map(|i| seq.wrapping_add(i as u32) as u8).collect()
+    }
+
+    #[test]
+    fn holes_fill_in_any_order_and_come_out_once() {
+        let mut r = Reasm::default();
+        let base = 0xffff_fff0u32; // wraps inside the test
+        for k in [3u32, 1, 5, 2, 4] {
+            let seq = base.wrapping_add(k * 10);
+            assert!(r.insert(base, 1000, seq, &bytes(seq, 10)));
+        }
+        assert_eq!(r.bytes(), 50);
+        assert!(r.take(base).is_empty(), "the hole at rcv_nxt is open");
+        // A retransmission covering the hole and overlapping the queue.
+        let got = r.take(base.wrapping_add(10));
+        assert_eq!(got, bytes(base.wrapping_add(10), 50));
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn overlaps_merge_and_the_window_bounds_what_is_kept() {
+        let mut r = Reasm::default();
+        assert!(r.insert(100, 50, 120, &bytes(120, 10)));
+        assert!(r.insert(100, 50, 125, &bytes(125, 10)));
+        assert!(r.insert(100, 50, 110, &bytes(110, 12)));
+        // Beyond the window: clipped at 150, or refused.
+        assert!(r.insert(100, 50, 140, &bytes(140, 100)));
+        assert!(!r.insert(100, 50, 150, &bytes(150, 10)));
+        assert_eq!(r.bytes(), 35);
+        assert_eq!(r.sack_blocks()[0], Some((140, 150)));
+        assert_eq!(r.sack_blocks()[1], Some((110, 135)));
+        assert_eq!(r.sack_blocks()[2], None);
+        assert_eq!(r.take(110), bytes(110, 25));
+        assert_eq!(r.take(140), bytes(140, 10));
+    }
+
+    #[test]
+    fn block_count_is_bounded() {
+        let mut r = Reasm::default();
+        for k in 0..100u32 {
+            let kept = r.insert(0, 1 << 20, 10 + k * 20, &[1; 10]);
+            assert_eq!(kept, (k as usize) < MAX_BLOCKS);
+        }
+        assert_eq!(r.bytes(), MAX_BLOCKS * 10);
+        // Growing an existing block still works when full.
+        assert!(r.insert(0, 1 << 20, 20, &[1; 10]));
+        // Data wholly before rcv_nxt is not kept.
+        assert!(!r.insert(100, 1 << 20, 50, &[1; 10]));
+    }
+
+    #[test]
+    fn most_recent_block_is_reported_first() {
+        let mut r = Reasm::default();
+        for k in 0..5u32 {
+            r.insert(0, 1000, 10 + k * 20, &[0; 5]);
+        }
+        r.insert(0, 1000, 50, &[0; 7]);
+        let s = r.sack_blocks();
+        assert_eq!(s[0], Some((50, 57)));
+        assert_eq!(s[1], Some((90, 95)));
+        assert_eq!(s[2], Some((70, 75)));
+    }
+}
