@@ -335,8 +335,7 @@ pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) -> bool {
     if f.reasm.is_empty() {
         return false;
     }
-    let more = f.reasm.take(f.rcv_nxt);
-    f.to_host.extend(&more);
-    f.rcv_nxt = f.rcv_nxt.wrapping_add(more.len() as u32);
+    let more = f.reasm.take_into(f.rcv_nxt, &mut f.to_host);
+    f.rcv_nxt = f.rcv_nxt.wrapping_add(more as u32);
     true
 }

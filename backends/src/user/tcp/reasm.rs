@@ -18,7 +18,7 @@ pub(super) const MAX_BLOCKS: usize = 32;
 struct Block {
     /// Sequence number of `data[0]`.
     seq: u32,
-    data: Vec<u8>,
+    data: VecDeque<u8>,
     /// When this block last grew (a counter), for the order of the SACK blocks.
     stamp: u64,
 }
@@ -49,7 +49,9 @@ impl Reasm {
     }
 
     /// Keeps `data` received at `seq`, clipped to `rcv_nxt .. rcv_nxt + window`; false
-    /// when nothing of it was kept (outside the window, or no block left).
+    /// when nothing of it was kept (outside the window, or no block left). Blocks it
+    /// overlaps or touches merge into the largest of them, so a byte is copied again
+    /// only when its block joins a larger one.
     pub(super) fn insert(&mut self, rcv_nxt: u32, window: u32, seq: u32, data: &[u8]) -> bool {
         // Offsets from rcv_nxt: the window is far below 2^31, so they do not wrap.
         let off = |s: u32| s.wrapping_sub(rcv_nxt);
@@ -80,51 +82,66 @@ impl Reasm {
             return false;
         }
         self.clock += 1;
-        let stamp = self.clock;
-        let seq = rcv_nxt.wrapping_add(start);
-        let olds: Vec<Block> = self.blocks.drain(first..last).collect();
-        let mut merged = Block {
-            seq,
-            data: Vec::new(),
-            stamp,
+        // The pieces as (offset, bytes); their union is contiguous.
+        let mut olds: Vec<(u32, VecDeque<u8>)> = self
+            .blocks
+            .drain(first..last)
+            .map(|b| (off(b.seq), b.data))
+            .collect();
+        for (_, d) in &olds {
+            self.bytes -= d.len();
+        }
+        let largest = (0..olds.len()).max_by_key(|&i| olds[i].1.len());
+        let (base_start, mut merged) = match largest {
+            Some(i) if olds[i].1.len() >= data.len() => olds.swap_remove(i),
+            _ => (start, data.iter().copied().collect()),
         };
-        // The pieces in order of start; their union is contiguous.
-        let mut pieces: Vec<(u32, Vec<u8>)> = Vec::with_capacity(olds.len() + 1);
-        let mut new = Some((start, data.to_vec()));
-        for b in olds {
-            self.bytes -= b.data.len();
-            let s = off(b.seq);
-            if new.as_ref().is_some_and(|(ns, _)| *ns < s) {
-                pieces.extend(new.take());
-            }
-            pieces.push((s, b.data));
+        let mut pieces: Vec<(u32, &[u8])> = vec![(start, data)];
+        for (s, d) in &olds {
+            let (a, b) = d.as_slices();
+            pieces.push((*s, a));
+            pieces.push((*s + a.len() as u32, b));
         }
-        pieces.extend(new.take());
-        let mut cur_end = 0u32;
-        for (i, (s, d)) in pieces.into_iter().enumerate() {
-            if i == 0 {
-                merged.seq = rcv_nxt.wrapping_add(s);
-                cur_end = s + d.len() as u32;
-                merged.data = d;
-                continue;
+        // Grow the base to the left, then to the right, from whichever piece reaches
+        // farthest; each step passes at least one piece, so this ends.
+        let mut lo = base_start;
+        let mut hi = base_start + merged.len() as u32;
+        for _ in 0..pieces.len() {
+            let reach = pieces
+                .iter()
+                .filter(|(s, d)| *s < lo && *s + d.len() as u32 >= lo)
+                .min_by_key(|(s, _)| *s);
+            let Some(&(s, d)) = reach else { break };
+            for &b in d[..(lo - s) as usize].iter().rev() {
+                merged.push_front(b);
             }
-            let e = s + d.len() as u32;
-            if e > cur_end {
-                merged.data.extend_from_slice(&d[(cur_end - s) as usize..]);
-                cur_end = e;
-            }
+            lo = s;
         }
-        self.bytes += merged.data.len();
-        self.blocks.insert(first, merged);
+        for _ in 0..pieces.len() {
+            let reach = pieces
+                .iter()
+                .filter(|(s, d)| *s <= hi && *s + d.len() as u32 > hi)
+                .max_by_key(|(s, d)| *s + d.len() as u32);
+            let Some(&(s, d)) = reach else { break };
+            merged.extend(&d[(hi - s) as usize..]);
+            hi = s + d.len() as u32;
+        }
+        self.bytes += merged.len();
+        let block = Block {
+            seq: rcv_nxt.wrapping_add(lo),
+            data: merged,
+            stamp: self.clock,
+        };
+        self.blocks.insert(first, block);
         true
     }
 
-    /// Removes and returns the data that now continues `rcv_nxt` (empty when the hole is
-    /// still open); drops what lies wholly before it.
-    pub(super) fn take(&mut self, rcv_nxt: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut next = rcv_nxt;
+    /// Appends to `out` the data that now continues `rcv_nxt` (nothing while the hole
+    /// is open) and drops what lies wholly before it; returns the bytes appended.
+    pub(super) fn take_into(&mut self, rcv_nxt: u32, out: &mut VecDeque<u8>) -> usize {
+        let mut moved = 0usize;
         while let Some(b) = self.blocks.front() {
+            let next = rcv_nxt.wrapping_add(moved as u32);
             if seq_lt(next, b.seq) {
                 break;
             }
@@ -132,16 +149,11 @@ impl Reasm {
             self.bytes -= b.data.len();
             let skip = next.wrapping_sub(b.seq) as usize;
             if skip < b.data.len() {
-                if out.is_empty() {
-                    out = b.data;
-                    out.drain(..skip);
-                } else {
-                    out.extend_from_slice(&b.data[skip..]);
-                }
-                next = rcv_nxt.wrapping_add(out.len() as u32);
+                out.extend(b.data.range(skip..));
+                moved += b.data.len() - skip;
             }
         }
-        out
+        moved
     }
 
     /// Up to three SACK blocks (RFC 2018 4): the block that changed last first, then the
@@ -171,6 +183,13 @@ mod tests {
         (0..len).map(|i| seq.wrapping_add(i as u32) as u8).collect()
     }
 
+    fn take(r: &mut Reasm, rcv_nxt: u32) -> Vec<u8> {
+        let mut out = VecDeque::new();
+        let n = r.take_into(rcv_nxt, &mut out);
+        assert_eq!(n, out.len());
+        out.into()
+    }
+
     #[test]
     fn holes_fill_in_any_order_and_come_out_once() {
         let mut r = Reasm::default();
@@ -180,9 +199,9 @@ mod tests {
             assert!(r.insert(base, 1000, seq, &bytes(seq, 10)));
         }
         assert_eq!(r.bytes(), 50);
-        assert!(r.take(base).is_empty(), "the hole at rcv_nxt is open");
+        assert!(take(&mut r, base).is_empty(), "the hole at rcv_nxt is open");
         // A retransmission covering the hole and overlapping the queue.
-        let got = r.take(base.wrapping_add(10));
+        let got = take(&mut r, base.wrapping_add(10));
         assert_eq!(got, bytes(base.wrapping_add(10), 50));
         assert!(r.is_empty());
         assert_eq!(r.bytes(), 0);
@@ -201,8 +220,26 @@ mod tests {
         assert_eq!(r.sack_blocks()[0], Some((140, 150)));
         assert_eq!(r.sack_blocks()[1], Some((110, 135)));
         assert_eq!(r.sack_blocks()[2], None);
-        assert_eq!(r.take(110), bytes(110, 25));
-        assert_eq!(r.take(140), bytes(140, 10));
+        assert_eq!(take(&mut r, 110), bytes(110, 25));
+        assert_eq!(take(&mut r, 140), bytes(140, 10));
+    }
+
+    #[test]
+    fn a_block_grows_left_and_right_and_bridges_others() {
+        let mut r = Reasm::default();
+        assert!(r.insert(0, 10_000, 5000, &bytes(5000, 1000)));
+        assert!(r.insert(0, 10_000, 7000, &bytes(7000, 100)));
+        // Left of the big block, overlapping it and each other.
+        for k in (0..10).map(|i| 4900 - i * 100) {
+            assert!(r.insert(0, 10_000, k, &bytes(k, 150)));
+        }
+        // Bridging the gap to the small block, overlapping both.
+        assert!(r.insert(0, 10_000, 5990, &bytes(5990, 1020)));
+        assert_eq!(r.bytes(), 3100);
+        assert_eq!(r.sack_blocks()[0], Some((4000, 7100)));
+        assert_eq!(r.sack_blocks()[1], None);
+        assert_eq!(take(&mut r, 4000), bytes(4000, 3100));
+        assert_eq!(r.bytes(), 0);
     }
 
     #[test]
