@@ -114,7 +114,16 @@ fn collect_bytes(n: &mut UserNet, g: &GuestTcp, want: usize, settle: Duration) -
 /// Opens a connection from guest port `port` to a new server; `sack_ok` offers SACK.
 /// Returns the guest end, the host end, and whether the SYN-ACK offered SACK.
 fn open(n: &mut UserNet, port: u16, sack_ok: bool) -> (GuestTcp, TcpStream, bool) {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    open_on(n, &TcpListener::bind("127.0.0.1:0").unwrap(), port, sack_ok)
+}
+
+/// As [`open`], to the server `server`.
+fn open_on(
+    n: &mut UserNet,
+    server: &TcpListener,
+    port: u16,
+    sack_ok: bool,
+) -> (GuestTcp, TcpStream, bool) {
     let mut g = GuestTcp::new(port, (GW, server.local_addr().unwrap().port()));
     n.send(&frame(&g, TcpControl::Syn, g.seq, &[], sack_ok, &[]))
         .unwrap();
@@ -128,7 +137,7 @@ fn open(n: &mut UserNet, port: u16, sack_ok: bool) -> (GuestTcp, TcpStream, bool
     g.seq += 1;
     g.ack = sa.seg.seq.wrapping_add(1);
     n.send(&g.ack_only()).unwrap();
-    let conn = accept_within(&server, T);
+    let conn = accept_within(server, T);
     (g, conn, sa.sack_permitted)
 }
 
@@ -496,13 +505,7 @@ fn new_syn_on_a_closed_4_tuple_opens_a_new_flow() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let mut n = net();
-    let mut g = GuestTcp::new(43009, (GW, port));
-    n.send(&g.syn()).unwrap();
-    let sa = wait_segs(&mut n, &g, T).remove(0);
-    g.seq += 1;
-    g.ack = sa.seq.wrapping_add(1);
-    n.send(&g.ack_only()).unwrap();
-    let _first = accept_within(&server, T);
+    let (mut g, _first, _) = open_on(&mut n, &server, 43009, false);
     // The guest closes; the host keeps its end open, so the flow stays in the table.
     n.send(&g.fin()).unwrap();
     let a = wait_segs(&mut n, &g, T);
@@ -535,16 +538,9 @@ fn new_syn_on_a_closed_4_tuple_opens_a_new_flow() {
 
 #[test]
 fn the_guests_last_fin_is_acked() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
     let mut n = net();
-    let mut g = GuestTcp::new(43010, (GW, port));
-    n.send(&g.syn()).unwrap();
-    let sa = wait_segs(&mut n, &g, T).remove(0);
-    g.seq += 1;
-    g.ack = sa.seq.wrapping_add(1);
-    n.send(&g.ack_only()).unwrap();
-    drop(accept_within(&server, T));
+    let (mut g, conn, _) = open(&mut n, 43010, false);
+    drop(conn);
     // The host closed first: its FIN reaches the guest, which ACKs it, then closes.
     let fin = wait_segs(&mut n, &g, T);
     assert!(fin.iter().any(|s| s.fin));
