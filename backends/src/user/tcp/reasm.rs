@@ -160,7 +160,7 @@ impl Reasm {
     /// others, most recently changed first.
     pub(super) fn sack_blocks(&self) -> [Option<(u32, u32)>; 3] {
         let mut order: Vec<&Block> = self.blocks.iter().collect();
-        order.sort_by(|a, b| b.stamp.cmp(&a.stamp));
+        order.sort_by_key(|b| std::cmp::Reverse(b.stamp));
         let mut out = [None; 3];
         for (slot, b) in out.iter_mut().zip(order) {
             *slot = Some((b.seq, b.end()));
