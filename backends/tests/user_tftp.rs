@@ -158,3 +158,54 @@ fn writes_missing_files_and_escapes_are_refused() {
     assert_eq!(n.stats().malformed, 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The one TFTP reply over IPv6 from the virtual host's port 69 to the guest's port
+/// 2000: (opcode, rest).
+fn reply6(n: &mut UserNet) -> (u16, Vec<u8>) {
+    let frames = drain(n);
+    assert_eq!(frames.len(), 1, "one reply per request");
+    let (src, dst, proto, payload, _) = parse_ip6(&frames[0]).unwrap();
+    assert_eq!((src, dst, proto), (HOST_V6, GUEST_V6, IpProtocol::Udp));
+    let u = smoltcp::wire::UdpPacket::new_checked(&payload[..]).unwrap();
+    assert!(
+        u.verify_checksum(&src.into(), &dst.into()),
+        "UDP/IPv6 checksum"
+    );
+    assert_eq!((u.src_port(), u.dst_port()), (69, 2000));
+    let p = u.payload();
+    (u16::from_be_bytes([p[0], p[1]]), p[2..].to_vec())
+}
+
+#[test]
+fn fetches_a_file_over_ipv6_from_the_virtual_host() {
+    let dir = root("ipv6");
+    let content: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(dir.join("boot6.img"), &content).unwrap();
+    let mut n = server(&dir);
+    let send6 = |n: &mut UserNet, p: &[u8]| {
+        n.send(&udp6((GUEST_V6, 2000), (HOST_V6, 69), p)).unwrap();
+    };
+    send6(&mut n, &rrq("boot6.img", &[("blksize", "1432")]));
+    let (op, rest) = reply6(&mut n);
+    assert_eq!(op, 6, "OACK");
+    assert_eq!(rest, b"blksize\x001432\x00");
+    let mut got = Vec::new();
+    for block in 0u16..=2 {
+        send6(&mut n, &ack(block));
+        let (op, rest) = reply6(&mut n);
+        assert_eq!((op, u16::from_be_bytes([rest[0], rest[1]])), (3, block + 1));
+        got.extend_from_slice(&rest[2..]);
+        if rest.len() - 2 < 1432 {
+            break;
+        }
+    }
+    assert_eq!(got, content);
+    send6(&mut n, &ack(2));
+    assert!(drain(&mut n).is_empty(), "the transfer is over");
+    // A missing file gets a TFTP error over IPv6 too.
+    send6(&mut n, &rrq("missing", &[]));
+    let (op, rest) = reply6(&mut n);
+    assert_eq!((op, &rest[..2]), (5, &[0u8, 1][..]));
+    assert_eq!(n.stats().malformed, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -53,6 +53,10 @@ fn udp_to_gateway_reaches_host_loopback_and_back() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].proto, FwdProto::Udp);
     assert!(rows[0].state.ends_with("sec"));
+    // libslirp's orientation: source is the guest, destination what the guest sent to.
+    assert_eq!(rows[0].source, SocketAddr::from((GUEST_IP, 5000)));
+    assert_eq!(rows[0].dest, SocketAddr::from((GW, port)));
+    assert!(rows[0].host.ip().is_loopback());
     server.send_to(b"world", from).unwrap();
     let (src, sp, dp, p) = guest_datagram(&mut n).expect("reply");
     assert_eq!((src, sp, dp), (GW, port, 5000));
@@ -153,7 +157,16 @@ fn udp_hostfwd_delivers_and_carries_replies_back() {
     let (len, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..len], b"to-host");
     assert_eq!(from, fwd, "reply comes from the forwarded port");
-    assert!(n.info_usernet().contains("UDP[HOST_FORWARD]"));
+    let table = n.info_usernet();
+    let row = table
+        .lines()
+        .find(|l| l.contains("UDP[HOST_FORWARD]"))
+        .expect("forward row");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        fields[2..6],
+        ["127.0.0.1", &fwd.port().to_string()[..], "10.0.2.15", "7"]
+    );
 }
 
 #[test]

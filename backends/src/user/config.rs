@@ -66,7 +66,8 @@ pub struct HostFwd {
 pub struct Limits {
     /// Maximum concurrent TCP and UDP flows together.
     pub max_flows: usize,
-    /// Bytes buffered per TCP flow and direction; the window advertised to the guest never
+    /// Bytes buffered per TCP flow and direction (towards the host, the in-order buffer
+    /// and the out-of-order queue together); the window advertised to the guest never
     /// exceeds what is free here.
     pub tcp_buffer: usize,
     /// A UDP flow with no traffic for this long is closed (libslirp: 240 s).

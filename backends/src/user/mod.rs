@@ -36,7 +36,7 @@ mod tftp;
 mod udp;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -113,7 +113,8 @@ pub struct UserStats {
     pub ignored: u64,
     /// Frames or flows refused by policy or a resource bound.
     pub refused: u64,
-    /// IPv4 fragments received (reassembled; inconsistent ones are also `refused`).
+    /// IPv4 and IPv6 fragments received (reassembled; inconsistent ones, and those past
+    /// the reassembly bounds, are also `refused`).
     pub fragments: u64,
 }
 
@@ -131,6 +132,14 @@ pub struct Connection {
     /// The host-side peer (the listening address for a `hostfwd`; for a `guestfwd` to a
     /// command or Unix socket, or `smb=`, the forward's virtual address).
     pub host: SocketAddr,
+    /// `info usernet`'s Source column, oriented as libslirp orients it: the guest for a
+    /// flow the guest opened; the host socket's own address for a `hostfwd` listener or
+    /// a connection it accepted.
+    pub source: SocketAddr,
+    /// `info usernet`'s Dest. column: for a flow the guest opened, the address the guest
+    /// sent to (`10.0.2.2:80` for the host's loopback, not `127.0.0.1:80`); for a
+    /// `hostfwd` listener or a connection it accepted, the guest.
+    pub dest: SocketAddr,
     /// Bytes from the guest not yet written to the host.
     pub recv_q: usize,
     /// Bytes from the host not yet acknowledged by the guest.
@@ -253,13 +262,18 @@ impl UserNet {
                 FwdProto::Udp => "UDP",
             };
             let head = format!("{proto}[{}]", c.state);
+            // libslirp prints an unspecified source (a listener on every address) as `*`.
+            let src = if c.source.ip().is_unspecified() {
+                "*".to_string()
+            } else {
+                c.source.ip().to_string()
+            };
             s.push_str(&format!(
-                "  {head:<18} {:>3} {:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
+                "  {head:<18} {:>3} {src:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
                 "-",
-                c.host.ip(),
-                c.host.port(),
-                c.guest.ip(),
-                c.guest.port(),
+                c.source.port(),
+                c.dest.ip(),
+                c.dest.port(),
                 c.recv_q,
                 c.send_q
             ));
@@ -331,7 +345,7 @@ impl UserNet {
         let data = if pkt.more_frags() || pkt.frag_offset() != 0 {
             self.stats.fragments += 1;
             match self.reasm.add(&pkt, now) {
-                frag::Outcome::Complete(v) => {
+                frag::Outcome::Complete(_, v) => {
                     whole = v;
                     &whole[..]
                 }
@@ -380,8 +394,30 @@ impl UserNet {
             log::debug!("user: IPv6 from {src}, outside the virtual network, dropped");
             return Verdict::Ignored;
         }
+        let whole;
+        let ip = match ip.fragment {
+            None => ip,
+            Some(frag) => {
+                self.stats.fragments += 1;
+                let (nh, addrs) = (u8::from(ip.proto), (src, dst));
+                match self.reasm.add6(addrs, frag, nh, ip.data, now) {
+                    frag::Outcome::Complete(nh, v) => {
+                        whole = v;
+                        match ipv6::reassembled(&ip, nh, &whole) {
+                            Ok(p) => p,
+                            Err(v) => return v,
+                        }
+                    }
+                    frag::Outcome::Pending => return Verdict::Handled,
+                    frag::Outcome::Dropped => return Verdict::Refused,
+                }
+            }
+        };
         match ip.proto {
-            IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
+            IpProtocol::Icmpv6 => {
+                let (mut cx, nat) = self.split(now);
+                ipv6::icmp6(&mut cx, &mut nat.ping, src_mac, &ip)
+            }
             IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
@@ -420,6 +456,9 @@ impl UserNet {
             SocketAddr::new(dst.into(), udp.dst_port()),
         );
         let (mut cx, nat) = self.split(now);
+        if dst.port() == tftp::PORT && dst.ip() == IpAddr::V6(cx.cfg.ipv6_host) {
+            return nat.tftp.input(&mut cx, dst.ip(), src, udp.payload());
+        }
         nat.udp.input(&mut cx, src, dst, udp.payload())
     }
 
@@ -462,7 +501,8 @@ impl UserNet {
         );
         let (mut cx, nat) = self.split(now);
         if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
-            return nat.tftp.input(&mut cx, src, udp.payload());
+            let server = cx.cfg.host.into();
+            return nat.tftp.input(&mut cx, server, src.into(), udp.payload());
         }
         nat.udp
             .input(&mut cx, src.into(), dst.into(), udp.payload())

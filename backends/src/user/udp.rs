@@ -351,11 +351,14 @@ impl UdpNat {
             .fwds
             .iter()
             .filter_map(|f| {
+                let host = f.sock.local_addr().ok()?;
                 Some(Connection {
                     proto: FwdProto::Udp,
                     state: "HOST_FORWARD".into(),
                     guest: f.guest,
-                    host: f.sock.local_addr().ok()?,
+                    host,
+                    source: host,
+                    dest: f.guest,
                     recv_q: 0,
                     send_q: 0,
                 })
@@ -369,6 +372,8 @@ impl UdpNat {
             ),
             guest: f.guest,
             host: f.remote,
+            source: f.guest,
+            dest: f.guest_dst,
             recv_q: 0,
             send_q: 0,
         }));

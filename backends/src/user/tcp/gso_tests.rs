@@ -14,6 +14,7 @@ use super::super::out::Output;
 use super::super::poller::Poller;
 use super::super::Ctx;
 use super::flow::{Flow, FlowKey, State};
+use super::recovery::Cc;
 use super::TcpNat;
 use crate::gso;
 use crate::queue::FrameQueue;
@@ -31,6 +32,9 @@ struct Case {
     mss: usize,
     host_eof: bool,
     max_segs: usize,
+    /// The congestion window the flow starts with: `Cc::new(cwnd_mss)`'s (10 of those
+    /// segments, at most 14,600 bytes unless that is below 2 of them).
+    cwnd_mss: usize,
 }
 
 /// Runs `send_guest` once on a fresh established flow and returns what it queued.
@@ -64,6 +68,7 @@ fn send(case: &Case, gso_peer: bool) -> Sent {
     f.our_ws = 4;
     f.snd_wnd = case.window;
     f.mss = case.mss;
+    f.cc = Cc::new(case.cwnd_mss);
     f.host_eof = case.host_eof;
     f.to_guest = (0..case.data).map(|i| (i * 7 + i / 251) as u8).collect();
     let mut nat = TcpNat::default();
@@ -117,21 +122,49 @@ fn check(case: &Case) -> Sent {
     with_gso
 }
 
-#[test]
-fn ipv4_window_bounded_data_goes_out_in_two_gso_frames() {
-    let case = Case {
+/// IPv4, 100,000 bytes waiting, a 70,000-byte guest window, MSS 1000, no FIN; a
+/// congestion window far above the guest's.
+fn base() -> Case {
+    Case {
         v6: false,
         data: 100_000,
         window: 70_000,
         mss: 1000,
         host_eof: false,
         max_segs: usize::MAX,
-    };
-    let sent = check(&case);
+        cwnd_mss: 1 << 20,
+    }
+}
+
+#[test]
+fn ipv4_window_bounded_data_goes_out_in_two_gso_frames() {
+    let sent = check(&base());
     // 65 segments' worth fit 64 KiB, then the 5 the window still allows.
     let payloads: Vec<usize> = sent.iter().map(|(_, f)| f.len() - 54).collect();
     assert_eq!(payloads, vec![65_000, 5_000]);
     assert_eq!(cut(&sent).len(), 70);
+}
+
+#[test]
+fn a_congestion_window_cut_ends_on_a_whole_segment() {
+    // cwnd 5,360 bytes: five 1000-byte segments one by one, then no runt; the GSO frame
+    // carries the same five.
+    let case = Case {
+        cwnd_mss: 536,
+        ..base()
+    };
+    let sent = check(&case);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.len(), 54 + 5000);
+    // The initial window of RFC 6928 at MSS 1460: ten whole segments in one frame.
+    let case = Case {
+        mss: 1460,
+        cwnd_mss: 1460,
+        ..base()
+    };
+    let sent = check(&case);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.len(), 54 + 14_600);
 }
 
 #[test]
@@ -142,7 +175,7 @@ fn ipv6_data_with_fin_ends_in_one_gso_frame() {
         window: 1 << 20,
         mss: 1220,
         host_eof: true,
-        max_segs: usize::MAX,
+        ..base()
     };
     let sent = check(&case);
     assert_eq!(sent.len(), 1);
@@ -160,12 +193,11 @@ fn ipv6_data_with_fin_ends_in_one_gso_frame() {
 fn one_segment_or_one_mss_is_an_ordinary_frame() {
     for (data, max_segs) in [(900, usize::MAX), (50_000, 1)] {
         let case = Case {
-            v6: false,
             data,
             window: 1 << 20,
             mss: 1460,
-            host_eof: false,
             max_segs,
+            ..base()
         };
         let sent = check(&case);
         assert_eq!(sent.len(), 1);

@@ -45,7 +45,12 @@ pub(super) fn emit(
         window_scale: None,
         max_seg_size: None,
         sack_permitted: false,
-        sack_ranges: [None; 3],
+        // RFC 2018: what lies beyond a hole, on ACKs (a data segment has no room).
+        sack_ranges: if f.sack_ok && payload.is_empty() {
+            f.reasm.sack_blocks()
+        } else {
+            [None; 3]
+        },
         timestamp: None,
         payload,
     };
@@ -81,7 +86,8 @@ pub(super) fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
         window_len: f.window(cap).min(65535) as u16,
         window_scale: offer_ws.then_some(f.our_ws),
         max_seg_size: Some(f.key.our_mss()),
-        sack_permitted: false,
+        // Offered on our SYN (hostfwd), or answered when the guest offered it.
+        sack_permitted: f.hostfwd || f.sack_ok,
         sack_ranges: [None; 3],
         timestamp: None,
         payload: &[],
