@@ -173,12 +173,15 @@ pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> 
 }
 
 impl UserNet {
-    /// Starts the user network: validates `cfg`, creates the epoll set, binds the
-    /// `hostfwd` listeners and prepares the `smb` share (failing with
+    /// Starts the user network: validates `cfg`, checks the `tftp` directory, creates the
+    /// epoll set, binds the `hostfwd` listeners and prepares the `smb` share (failing with
     /// "smb=: smbd not found; install samba" when Samba is missing).
     pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if let Some(root) = &cfg.tftp {
+            tftp::check_root(root)?;
+        }
         let smb = cfg.smb.as_deref().map(smb::SmbServer::start).transpose()?;
         let mut forwards = cfg.guestfwd.clone();
         if let Some(s) = &smb {
