@@ -289,3 +289,48 @@ fn a_qemu_classful_net_gives_qemus_addresses() {
     assert_eq!(repr(&r).router, Some(Ipv4Addr::new(192, 168, 2, 2)));
     assert_eq!(option(&r, 6).as_deref(), Some(&[192, 168, 2, 3][..]), "DNS");
 }
+
+#[test]
+fn the_longest_accepted_options_fit_one_frame_and_longer_search_lists_are_refused() {
+    let long = |c: char, n: usize| c.to_string().repeat(n);
+    let bootfile = format!("http://{}", long('b', 120));
+    // 20-byte labels with nothing in common: no compression helps.
+    let domains: Vec<String> = (0..40)
+        .map(|i| format!("{}{i:02}", long('d', 18)))
+        .collect();
+    let mut opts: Vec<(String, String)> = vec![
+        ("hostname".into(), long('h', 255)),
+        ("domainname".into(), long('m', 255)),
+        ("tftp-server-name".into(), long('t', 255)),
+        ("bootfile".into(), bootfile),
+    ];
+    // The most domains the server accepts with everything else at its maximum.
+    let mut accepted = 0;
+    for d in &domains {
+        opts.push(("dnssearch".into(), d.clone()));
+        match UserConfig::from_opts(&opts) {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                assert_eq!(e.key.as_deref(), Some("dnssearch"));
+                assert!(e.to_string().contains("1500-byte frame"), "{e}");
+                opts.pop();
+                break;
+            }
+        }
+    }
+    assert!((5..40).contains(&accepted), "{accepted} domains accepted");
+    let mut n = UserNet::new(UserConfig::from_opts(&opts).unwrap()).unwrap();
+    n.send(&msg(mac(1), DhcpMessageType::Discover, None, None))
+        .unwrap();
+    let frames = drain(&mut n);
+    assert_eq!(frames.len(), 1);
+    assert!(frames[0].len() <= 1514, "{} bytes", frames[0].len());
+    let raw = parse_udp(&parse_ip4(&frames[0]).unwrap()).2;
+    let search: Vec<u8> = DhcpPacket::new_checked(&raw[..])
+        .unwrap()
+        .options()
+        .filter(|o| o.kind == 119)
+        .flat_map(|o| o.data.to_vec())
+        .collect();
+    assert_eq!(search.len(), accepted * 21 + accepted, "every name, whole");
+}

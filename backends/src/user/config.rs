@@ -452,6 +452,7 @@ impl UserConfig {
             super::dhcp::check_domain(d)
                 .map_err(|e| OptError::at("dnssearch", format!("'{d}': {e}")))?;
         }
+        super::dhcp::check_reply_fits(self).map_err(|e| OptError::at("dnssearch", e))?;
         for f in &self.hostfwd {
             let (v6, on) = (
                 f.guest.is_ipv6(),

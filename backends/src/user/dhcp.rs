@@ -375,6 +375,42 @@ fn bootp_request<'a>(raw: &[u8], pkt: &'a DhcpPacket<&'a [u8]>) -> Option<DhcpRe
     })
 }
 
+/// The largest BOOTP message that goes out in one 1500-byte Ethernet frame (IPv4 and UDP
+/// headers taken off); a longer reply would reach the guest as an oversized frame.
+const MAX_REPLY_LEN: usize = 1500 - 20 - 8;
+
+/// An upper bound of the length of an OFFER/ACK under `cfg`: the 240 bytes of BOOTP
+/// header and cookie, the fixed options (message type, server id, netmask, router, DNS,
+/// lease: 33 bytes and the end mark), and each configured string and the encoded
+/// search list with their option headers.
+pub(crate) fn reply_len_bound(cfg: &UserConfig) -> usize {
+    let search = encode_search_list(&cfg.dnssearch).len();
+    let strings: usize = [
+        &cfg.hostname,
+        &cfg.domainname,
+        &cfg.tftp_server_name,
+        &cfg.bootfile,
+    ]
+    .iter()
+    .filter_map(|v| v.as_ref().map(|s| s.len() + 2))
+    .sum();
+    let vendor = UEFI_HTTP_CLASS.len() + 2;
+    240 + 34 + strings + vendor + search + 2 * search.div_ceil(255)
+}
+
+/// Checks the DHCP reply `cfg` calls for fits one Ethernet frame (the search list is the
+/// only part without a bound of its own).
+pub(crate) fn check_reply_fits(cfg: &UserConfig) -> Result<(), String> {
+    let len = reply_len_bound(cfg);
+    if len > MAX_REPLY_LEN {
+        return Err(format!(
+            "the DHCP reply would take {len} bytes, more than one 1500-byte frame carries \
+             ({MAX_REPLY_LEN}); shorten the search list"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one `dnssearch=` domain: labels of 1..=63 bytes, a trailing dot allowed, at
 /// most 253 bytes (RFC 1035 2.3.4).
 pub(crate) fn check_domain(d: &str) -> Result<(), String> {
