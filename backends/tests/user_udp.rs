@@ -208,3 +208,25 @@ fn closed_host_port_gives_icmp_port_unreachable() {
     // SAFETY: one valid pollfd, no wait.
     assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
 }
+
+#[test]
+fn broadcasts_reach_the_host_loopback_and_replies_come_from_the_gateway() {
+    // libslirp sends a UDP broadcast to 255.255.255.255 to the host's loopback; vm-nic
+    // does the same with the network's directed broadcast (10.0.2.255).
+    let (server, port) = host_socket();
+    let mut n = net();
+    let mut buf = [0u8; 64];
+    for (guest_port, bcast) in [
+        (5100, Ipv4Addr::BROADCAST),
+        (5101, Ipv4Addr::new(10, 0, 2, 255)),
+    ] {
+        n.send(&udp((GUEST_IP, guest_port), (bcast, port), b"anyone?"))
+            .unwrap();
+        let (len, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"anyone?", "to {bcast}");
+        server.send_to(b"me", from).unwrap();
+        let (src, sp, dp, p) = guest_datagram(&mut n).expect("reply");
+        assert_eq!((src, sp, dp, &p[..]), (GW, port, guest_port, &b"me"[..]));
+    }
+    assert_eq!(n.stats(), Default::default());
+}

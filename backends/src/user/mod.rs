@@ -488,9 +488,6 @@ impl UserNet {
                 .dhcp
                 .input(&self.cfg, &mut self.out, udp.payload(), now);
         }
-        if dst.is_broadcast() {
-            return Verdict::Ignored;
-        }
         let (src, dst) = (
             SocketAddrV4::new(src, udp.src_port()),
             SocketAddrV4::new(dst, udp.dst_port()),
