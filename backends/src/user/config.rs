@@ -175,8 +175,10 @@ pub struct UserConfig {
     pub smb: Option<PathBuf>,
     /// The SMB server's virtual address (`smbserver=`, default the network's .4).
     pub smb_server: Ipv4Addr,
-    /// Where DNS queries to `dns` are forwarded (default: the nameservers of
-    /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
+    /// Where DNS queries to `dns` are forwarded (`dns-upstream=`, not a QEMU option).
+    /// Empty (the default) means the nameservers of /etc/resolv.conf, 127.0.0.1:53 when
+    /// it has none, re-read when the file changes (checked at most once a second, as
+    /// libslirp does); [`super::UserNet::config`] shows the list in force.
     pub dns_resolvers: Vec<SocketAddr>,
     /// Resource bounds. Not a QEMU option.
     pub limits: Limits,

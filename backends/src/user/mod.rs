@@ -162,6 +162,8 @@ pub struct UserNet {
     /// When the next unsolicited router advertisement is due (IPv6 on).
     ra_next: Option<Instant>,
     ra_seed: u64,
+    /// The host's resolv.conf, followed when `dns_resolvers` was not given.
+    resolv: Option<dns::ResolvConf>,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
@@ -196,6 +198,12 @@ impl UserNet {
             ^ (u64::from(std::process::id()) << 32)
             | 1;
         let ra_next = cfg.ipv6.then(|| ipv6::next_ra(now, &mut ra_seed));
+        let mut cfg = cfg;
+        let resolv = cfg.dns_resolvers.is_empty().then(|| {
+            let mut r = dns::ResolvConf::new(dns::RESOLV_CONF);
+            cfg.dns_resolvers = r.refresh(now).unwrap_or_default();
+            r
+        });
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
@@ -211,6 +219,7 @@ impl UserNet {
             _smb: smb,
             ra_next,
             ra_seed,
+            resolv,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
@@ -306,6 +315,9 @@ impl UserNet {
 
     /// Handles one frame from the guest.
     fn input(&mut self, frame: &[u8], now: Instant) -> Verdict {
+        if let Some(list) = self.resolv.as_mut().and_then(|r| r.refresh(now)) {
+            self.cfg.dns_resolvers = list;
+        }
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             log::debug!(
                 "user: frame of {} bytes too short for Ethernet",
