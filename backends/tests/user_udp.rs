@@ -230,3 +230,14 @@ fn broadcasts_reach_the_host_loopback_and_replies_come_from_the_gateway() {
     }
     assert_eq!(n.stats(), Default::default());
 }
+
+#[test]
+fn without_dns_upstream_the_hosts_resolvers_are_used() {
+    // A typed config (or -netdev user without dns-upstream=) leaves the list empty: the
+    // network then follows /etc/resolv.conf, 127.0.0.1:53 when it names none.
+    assert!(UserConfig::default().dns_resolvers.is_empty());
+    let n = net();
+    let list = &n.config().dns_resolvers;
+    assert!(!list.is_empty());
+    assert_eq!(list, &vm_nic_backends::user::system_resolvers());
+}
