@@ -47,11 +47,15 @@ pub fn config<S: AsRef<str>>(args: &[S]) -> Result<NetConfig, OptionsError> {
             ));
         }
     }
+    let line = given.line.clone();
     let mut cfg = if full.len() == args.len() {
         given
     } else {
         NetConfig::parse_args(&full)?
     };
+    // Errors found later (opening a backend) point into the arguments as the user wrote
+    // them: the added hub ports come after them, so every column stays valid.
+    cfg.line = line;
     cfg.warnings.retain(|w| !is_no_nics_warning(w));
     Ok(cfg)
 }
@@ -129,6 +133,16 @@ mod tests {
         assert_eq!(members(&cfg, 0), vec!["sw.d0", "d0"]);
         let port = cfg.hubs.iter().find(|h| h.id == 0).unwrap();
         assert!(port.ports.iter().any(|p| p.name == "sw.d0.1"));
+    }
+
+    #[test]
+    fn backend_errors_show_the_arguments_as_given() {
+        let given = "-netdev user,id=u0,tftp=/nonexistent -netdev socket,id=s0,listen=127.0.0.1:0";
+        let cfg = config(&args(given)).unwrap();
+        assert_eq!(cfg.line, given, "no added hub port on the line shown");
+        let e = cfg.error_at("-netdev", 20, "tftp=/nonexistent: not found");
+        assert_eq!(e.line, given);
+        assert!(e.render().contains("^"));
     }
 
     #[test]

@@ -441,7 +441,7 @@ impl UserConfig {
                 Some(v) if v.len() > max => {
                     return Err(OptError::at(
                         key,
-                        format!("'{v}' is {} bytes; at most {max} fit", v.len()),
+                        format!("{} bytes; at most {max} fit", v.len()),
                     ))
                 }
                 Some(v) if v.is_empty() && key == "domainname" => {

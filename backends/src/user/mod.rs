@@ -170,7 +170,16 @@ pub struct UserNet {
 pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> {
     let cfg = UserConfig::from_opts(opts)?;
     Ok(Box::new(UserNet::new(cfg).map_err(|e| {
-        OptError::whole(format!("cannot start the user network: {e}"))
+        // The start-up errors name their option first (`tftp=DIR: ...`, `smb=: ...`,
+        // `hostfwd ADDR: ...`): point at that key.
+        let msg = e.to_string();
+        let key = msg.split(['=', ' ']).next().unwrap_or_default();
+        let msg = format!("cannot start the user network: {msg}");
+        if ["tftp", "smb", "hostfwd"].contains(&key) && opts.iter().any(|(k, _)| k == key) {
+            OptError::at(key, msg)
+        } else {
+            OptError::whole(msg)
+        }
     })?))
 }
 
