@@ -19,7 +19,8 @@ use crate::options::{NetConfig, OptionKind, OptionsError, Warning};
 pub const USAGE: &str = "usage: vm-nic switch -netdev TYPE,id=ID,... -netdev TYPE,id=ID,...
 Joins every -netdev on hub 0 (unless a -netdev hubport,hubid=N,netdev=ID puts it on hub
 N) and moves frames between them until SIGINT or SIGTERM; tap downscripts run on exit.
-Options are QEMU's (-netdev, -net, -object filter-dump); NICs need a VMM and are refused.
+Options are QEMU's (-netdev, -net, -object filter-dump, -redir); NICs need a VMM and are
+refused.
   e.g. vm-nic switch -netdev tap,id=t0,ifname=tap0,script=no \\
                      -netdev user,id=u0,hostfwd=tcp::2222-:22
        vm-nic switch -netdev socket,id=s0,listen=127.0.0.1:5555 -netdev user,id=u0";
