@@ -91,6 +91,17 @@ fn dns_queries_go_to_the_configured_resolver() {
     let (src, sp, dp, p) = guest_datagram(&mut n).expect("answer");
     assert_eq!((src, sp, dp), (DNS, 53, 33333));
     assert_eq!(p, answer);
+    // Another port of the DNS address goes nowhere (libslirp refuses it too), not even
+    // to that port of the resolver's host.
+    n.send(&udp((GUEST_IP, 33334), (DNS, port), query)).unwrap();
+    assert_eq!(n.stats().ignored, 1);
+    resolver
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        resolver.recv_from(&mut buf).is_err(),
+        "nothing reached the resolver"
+    );
 }
 
 #[test]

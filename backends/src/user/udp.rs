@@ -90,11 +90,13 @@ fn host_target(cx: &Ctx, dst: SocketAddr) -> Option<(SocketAddr, bool)> {
     }
     match cx.cfg.dest(dst.ip()) {
         Dest::Host => Some((SocketAddr::new(loopback_like(dst.ip()), port), false)),
-        Dest::Dns => {
+        // Only the DNS port: libslirp refuses (EPERM) anything else to the DNS address,
+        // as the TCP side here does too.
+        Dest::Dns if port == 53 => {
             let r = cx.cfg.dns_resolvers.first()?;
-            let port = if port == 53 { r.port() } else { port };
-            Some((SocketAddr::new(r.ip(), port), true))
+            Some((*r, true))
         }
+        Dest::Dns => None,
         Dest::Local => None,
         Dest::Outside => Some((dst, false)),
     }
