@@ -288,3 +288,39 @@ fn a_missing_tftp_directory_is_an_error_at_start() {
     .unwrap_err();
     assert!(e.to_string().contains("not a directory"), "{e}");
 }
+
+#[test]
+fn at_most_twenty_transfers_run_at_once() {
+    let dir = root("many");
+    std::fs::write(dir.join("f"), vec![9u8; 2000]).unwrap();
+    let mut n = server(&dir);
+    // (opcode, error code or block) of the one reply to guest port `port`.
+    let ask = |n: &mut UserNet, port: u16, p: &[u8]| {
+        n.send(&udp((GUEST_IP, port), (GW, 69), p)).unwrap();
+        let frames = drain(n);
+        assert_eq!(frames.len(), 1, "one reply to port {port}");
+        let (_, dp, r) = parse_udp(&parse_ip4(&frames[0]).unwrap());
+        assert_eq!(dp, port);
+        (
+            u16::from_be_bytes([r[0], r[1]]),
+            u16::from_be_bytes([r[2], r[3]]),
+        )
+    };
+    // libslirp's bound: 20 sessions.
+    for port in 3000..3020 {
+        assert_eq!(ask(&mut n, port, &rrq("f", &[])), (3, 1), "DATA 1");
+    }
+    assert_eq!(n.stats().refused, 0);
+    assert_eq!(ask(&mut n, 3020, &rrq("f", &[])), (5, 0), "ERROR: too many");
+    assert_eq!(n.stats().refused, 1);
+    // A client that gives up (ERROR) frees its slot.
+    n.send(&udp(
+        (GUEST_IP, 3000),
+        (GW, 69),
+        b"\x00\x05\x00\x00stop\x00",
+    ))
+    .unwrap();
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(ask(&mut n, 3020, &rrq("f", &[])), (3, 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
