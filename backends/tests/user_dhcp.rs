@@ -219,6 +219,22 @@ fn bootp_client_without_message_type_gets_an_address() {
     ))
     .unwrap();
     assert_eq!(&one(&mut n)[16..20], &GUEST_IP.octets());
+    // A DHCP client whose client identifier smoltcp's parser refuses (type 0, a 6-byte
+    // name: RFC 2132 allows it) is served all the same, as libslirp ignores that option.
+    let mut d = msg(mac(10), DhcpMessageType::Discover, None, None);
+    let opts = 14 + 20 + 8 + 240;
+    assert_eq!(&d[opts..opts + 3], &[53, 1, 1], "message type comes first");
+    d.truncate(opts + 3);
+    d.extend_from_slice(&[61, 7, 0, b'n', b'o', b'd', b'e', b'-', b'a', 255]);
+    let d = udp(
+        (Ipv4Addr::UNSPECIFIED, 68),
+        (Ipv4Addr::BROADCAST, 67),
+        &d[14 + 20 + 8..],
+    );
+    n.send(&d).unwrap();
+    let r = one(&mut n);
+    assert_eq!(repr(&r).message_type, DhcpMessageType::Offer);
+    assert_eq!(repr(&r).your_ip, Ipv4Addr::new(10, 0, 2, 16));
     // Not Ethernet (htype 6): dropped as malformed.
     b[1] = 6;
     n.send(&udp(

@@ -21,7 +21,9 @@ pub const LEASE_SECS: u32 = 24 * 3600;
 const MIN_BOOTP_LEN: usize = 300;
 
 const OPT_HOST_NAME: u8 = 12;
+const OPT_REQUESTED_IP: u8 = 50;
 const OPT_MESSAGE_TYPE: u8 = 53;
+const OPT_SERVER_ID: u8 = 54;
 const OPT_MESSAGE: u8 = 56;
 const OPT_VENDOR_CLASS: u8 = 60;
 const OPT_DOMAIN_NAME: u8 = 15;
@@ -135,7 +137,7 @@ impl DhcpServer {
         };
         let Some(req) = DhcpRepr::parse(&pkt)
             .ok()
-            .or_else(|| bootp_request(payload, &pkt))
+            .or_else(|| lenient_request(payload, &pkt))
         else {
             log::debug!("user: DHCP message malformed (bad options or hardware type)");
             return Verdict::Malformed;
@@ -336,22 +338,31 @@ fn copy_cstr(field: &mut [u8], s: Option<&str>) {
     }
 }
 
-/// A BOOTP request (RFC 951: no DHCP message type) as a DHCP request naming no address,
-/// which is how libslirp answers old BOOTP clients; `None` when it is not one.
-fn bootp_request<'a>(raw: &[u8], pkt: &'a DhcpPacket<&'a [u8]>) -> Option<DhcpRepr<'a>> {
+/// The request as libslirp reads it, for what smoltcp's parser refuses: a BOOTP request
+/// (RFC 951: no DHCP message type, or no options at all), answered as a DHCP request
+/// naming no address; or a DHCP message with an option smoltcp rejects (a 7-byte client
+/// identifier of a type other than Ethernet), of which only the message type, requested
+/// address and server identifier are used. `None` when it is not an Ethernet BOOTREQUEST.
+fn lenient_request<'a>(raw: &[u8], pkt: &'a DhcpPacket<&'a [u8]>) -> Option<DhcpRepr<'a>> {
     // htype 1 (Ethernet), hlen 6.
     if pkt.opcode() != smoltcp::wire::DhcpOpCode::Request || raw.get(1..3) != Some(&[1, 6][..]) {
         return None;
     }
-    // With the DHCP cookie, the options are walked: a message type present means the
-    // message is DHCP and failed to parse for another reason.
-    if raw.get(236..240) == Some(&DHCP_COOKIE[..])
-        && pkt.options().any(|o| o.kind == OPT_MESSAGE_TYPE)
-    {
-        return None;
+    let mut message_type = DhcpMessageType::Request;
+    let (mut requested_ip, mut server_identifier) = (None, None);
+    if raw.get(236..240) == Some(&DHCP_COOKIE[..]) {
+        for o in pkt.options() {
+            let addr = <[u8; 4]>::try_from(o.data).ok().map(Ipv4Addr::from);
+            match (o.kind, o.data) {
+                (OPT_MESSAGE_TYPE, &[t]) => message_type = DhcpMessageType::from(t),
+                (OPT_REQUESTED_IP, _) => requested_ip = addr,
+                (OPT_SERVER_ID, _) => server_identifier = addr,
+                _ => {}
+            }
+        }
     }
     Some(DhcpRepr {
-        message_type: DhcpMessageType::Request,
+        message_type,
         transaction_id: pkt.transaction_id(),
         secs: pkt.secs(),
         client_hardware_address: pkt.client_hardware_address(),
@@ -362,9 +373,9 @@ fn bootp_request<'a>(raw: &[u8], pkt: &'a DhcpPacket<&'a [u8]>) -> Option<DhcpRe
         subnet_mask: None,
         relay_agent_ip: pkt.relay_agent_ip(),
         broadcast: pkt.flags().contains(smoltcp::wire::DhcpFlags::BROADCAST),
-        requested_ip: None,
+        requested_ip,
         client_identifier: None,
-        server_identifier: None,
+        server_identifier,
         parameter_request_list: None,
         dns_servers: None,
         max_size: None,
