@@ -607,8 +607,18 @@ fn parse_v6_opts(o: &[(String, String)], c: &mut UserConfig) -> Result<(), OptEr
             .parse()
             .map_err(|_| OptError::at("ipv6-prefixlen", format!("'{v}' is not a number")))?;
     }
-    c.ipv6_host = v6_with_host(c.ipv6_prefix, 2);
-    c.ipv6_dns = v6_with_host(c.ipv6_prefix, 3);
+    // QEMU takes a prefix length of 0 as "not given": 64.
+    if c.ipv6_prefix_len == 0 {
+        c.ipv6_prefix_len = 64;
+    }
+    // QEMU ORs ::2 and ::3 into the prefix as given (host bits included).
+    let or_last = |a: Ipv6Addr, b: u8| {
+        let mut o = a.octets();
+        o[15] |= b;
+        Ipv6Addr::from(o)
+    };
+    c.ipv6_host = or_last(c.ipv6_prefix, 2);
+    c.ipv6_dns = or_last(c.ipv6_prefix, 3);
     for (key, slot) in [
         ("ipv6-host", &mut c.ipv6_host),
         ("ipv6-dns", &mut c.ipv6_dns),
@@ -893,6 +903,28 @@ mod tests {
         ] {
             assert_eq!(fam(opts), Err(Some(key.to_string())), "{opts:?}");
         }
+    }
+
+    #[test]
+    fn ipv6_prefix_like_qemu() {
+        let c = UserConfig::from_opts(&o(&[("ipv6-net", "fd00:1::/48")])).unwrap();
+        assert_eq!(c.ipv6_prefix_len, 48);
+        assert_eq!(c.ipv6_host, "fd00:1::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(c.ipv6_dns, "fd00:1::3".parse::<Ipv6Addr>().unwrap());
+        // A length of 0 is QEMU's "not given": 64, not a prefix matching everything.
+        for opts in [
+            &[("ipv6-prefixlen", "0")][..],
+            &[("ipv6-net", "fd00::/0")][..],
+        ] {
+            assert_eq!(UserConfig::from_opts(&o(opts)).unwrap().ipv6_prefix_len, 64);
+        }
+        let c = UserConfig::from_opts(&o(&[("ipv6-prefix", "fd00::"), ("ipv6-prefixlen", "56")]))
+            .unwrap();
+        assert_eq!(c.ipv6_prefix_len, 56);
+        assert!(!c.v6_routable("fd00::99".parse().unwrap()));
+        assert!(c.v6_routable("2001:db8::1".parse().unwrap()));
+        let e = UserConfig::from_opts(&o(&[("ipv6-prefixlen", "127")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("ipv6-prefixlen"));
     }
 
     #[test]
