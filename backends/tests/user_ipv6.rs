@@ -285,6 +285,24 @@ fn dhcpv6_gives_the_boot_file_url_when_asked() {
 }
 
 #[test]
+fn dhcpv6_gives_the_search_list_when_asked() {
+    let cfg = UserConfig::from_opts(&[
+        ("dnssearch".into(), "eng.example".into()),
+        ("dnssearch".into(), "example".into()),
+    ])
+    .unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3, 0, 6, 0, 4, 0, 23, 0, 24]).unwrap();
+    // RFC 3646, names written whole (DHCPv6 never compresses them).
+    assert_eq!(
+        dhcp6_option(&r, 24).as_deref(),
+        Some(&b"\x03eng\x07example\x00\x07example\x00"[..])
+    );
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3, 0, 6, 0, 2, 0, 23]).unwrap();
+    assert_eq!(dhcp6_option(&r, 24), None, "not asked");
+}
+
+#[test]
 fn dhcpv6_requests_with_an_ia_or_for_another_server_are_not_answered() {
     let mut n = net();
     // RFC 8415 16.12: an Information-request with IA_NA (3) is discarded...

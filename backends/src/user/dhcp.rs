@@ -452,6 +452,16 @@ pub(crate) fn check_domain(d: &str) -> Result<(), String> {
 /// list continues over several option 119 instances, RFC 3396). Invalid names (which
 /// [`check_domain`] refuses at option time) are skipped.
 pub(crate) fn encode_search_list(domains: &[String]) -> Vec<u8> {
+    encode_domains(domains, true)
+}
+
+/// The search list as DNS names without compression, as DHCPv6's domain list (RFC 8415
+/// 10: names in DHCPv6 are never compressed).
+pub(crate) fn encode_domains_plain(domains: &[String]) -> Vec<u8> {
+    encode_domains(domains, false)
+}
+
+fn encode_domains(domains: &[String], compress: bool) -> Vec<u8> {
     let mut v: Vec<u8> = Vec::new();
     // Each suffix written so far, as lowercase labels, and where it starts.
     let mut written: Vec<(Vec<String>, usize)> = Vec::new();
@@ -470,7 +480,7 @@ pub(crate) fn encode_search_list(domains: &[String]) -> Vec<u8> {
                 break;
             }
             // A pointer holds 14 bits of offset; later names can point only below.
-            if v.len() < 0x3fff {
+            if compress && v.len() < 0x3fff {
                 written.push((lower[i..].to_vec(), v.len()));
             }
             v.push(labels[i].len() as u8);

@@ -35,6 +35,7 @@ const DHCP6_OPT_IA_NA: u16 = 3;
 const DHCP6_OPT_IA_TA: u16 = 4;
 const DHCP6_OPT_ORO: u16 = 6;
 const DHCP6_OPT_DNS_SERVERS: u16 = 23;
+const DHCP6_OPT_DOMAIN_LIST: u16 = 24;
 const DHCP6_OPT_IA_PD: u16 = 25;
 const DHCP6_OPT_BOOTFILE_URL: u16 = 59;
 /// RDNSS option (RFC 8106) type.
@@ -322,7 +323,7 @@ pub(crate) fn router_advert(
 }
 
 /// Stateless DHCPv6 (RFC 8415 18.4.5): an Information-request gets the DNS address, and
-/// the boot file URL (RFC 5970) when it asks for it and `bootfile` is set.
+/// when it asks for them the `dnssearch` list (RFC 3646) and the boot file URL (RFC 5970).
 pub(crate) fn dhcp6(
     cfg: &UserConfig,
     out: &mut Output,
@@ -339,7 +340,7 @@ pub(crate) fn dhcp6(
     }
     let mut client_id: Option<&[u8]> = None;
     let mut server_id: Option<&[u8]> = None;
-    let mut want_boot_url = false;
+    let (mut want_boot_url, mut want_domains) = (false, false);
     let mut opts = &msg[4..];
     // Each option has a 4-byte header; the walk is bounded by the message length.
     while opts.len() >= 4 {
@@ -358,9 +359,13 @@ pub(crate) fn dhcp6(
                 return Verdict::Malformed;
             }
             DHCP6_OPT_ORO => {
-                want_boot_url |= body
-                    .chunks_exact(2)
-                    .any(|c| u16::from_be_bytes([c[0], c[1]]) == DHCP6_OPT_BOOTFILE_URL);
+                for c in body.chunks_exact(2) {
+                    match u16::from_be_bytes([c[0], c[1]]) {
+                        DHCP6_OPT_BOOTFILE_URL => want_boot_url = true,
+                        DHCP6_OPT_DOMAIN_LIST => want_domains = true,
+                        _ => {}
+                    }
+                }
             }
             _ => {}
         }
@@ -379,6 +384,11 @@ pub(crate) fn dhcp6(
     }
     push_opt(&mut reply, DHCP6_OPT_SERVERID, &duid);
     push_opt(&mut reply, DHCP6_OPT_DNS_SERVERS, &cfg.ipv6_dns.octets());
+    // RFC 3646: the `dnssearch` list, when asked (libslirp has none).
+    if want_domains && !cfg.dnssearch.is_empty() {
+        let list = super::dhcp::encode_domains_plain(&cfg.dnssearch);
+        push_opt(&mut reply, DHCP6_OPT_DOMAIN_LIST, &list);
+    }
     // RFC 5970: network boot over IPv6, when the client asks: the boot file on the
     // virtual host's TFTP server as libslirp sends it, or `bootfile` itself when it is
     // already a URL (UEFI HTTP boot).
