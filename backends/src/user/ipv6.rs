@@ -31,7 +31,13 @@ const DHCP6_INFO_REQUEST: u8 = 11;
 const DHCP6_REPLY: u8 = 7;
 const DHCP6_OPT_CLIENTID: u16 = 1;
 const DHCP6_OPT_SERVERID: u16 = 2;
+const DHCP6_OPT_IA_NA: u16 = 3;
+const DHCP6_OPT_IA_TA: u16 = 4;
+const DHCP6_OPT_ORO: u16 = 6;
 const DHCP6_OPT_DNS_SERVERS: u16 = 23;
+const DHCP6_OPT_DOMAIN_LIST: u16 = 24;
+const DHCP6_OPT_IA_PD: u16 = 25;
+const DHCP6_OPT_BOOTFILE_URL: u16 = 59;
 /// RDNSS option (RFC 8106) type.
 const NDP_OPT_RDNSS: u8 = 25;
 /// Lifetimes announced in router advertisements.
@@ -316,7 +322,8 @@ pub(crate) fn router_advert(
     );
 }
 
-/// Stateless DHCPv6 (RFC 8415 18.4.5): an Information-request gets the DNS address.
+/// Stateless DHCPv6 (RFC 8415 18.4.5): an Information-request gets the DNS address, and
+/// when it asks for them the `dnssearch` list (RFC 3646) and the boot file URL (RFC 5970).
 pub(crate) fn dhcp6(
     cfg: &UserConfig,
     out: &mut Output,
@@ -332,6 +339,8 @@ pub(crate) fn dhcp6(
         return Verdict::Ignored;
     }
     let mut client_id: Option<&[u8]> = None;
+    let mut server_id: Option<&[u8]> = None;
+    let (mut want_boot_url, mut want_domains) = (false, false);
     let mut opts = &msg[4..];
     // Each option has a 4-byte header; the walk is bounded by the message length.
     while opts.len() >= 4 {
@@ -341,20 +350,56 @@ pub(crate) fn dhcp6(
             log::debug!("user: DHCPv6 option overruns the message");
             return Verdict::Malformed;
         };
-        if code == DHCP6_OPT_CLIENTID {
-            client_id = Some(body);
+        match code {
+            DHCP6_OPT_CLIENTID => client_id = Some(body),
+            DHCP6_OPT_SERVERID => server_id = Some(body),
+            // RFC 8415 16.12: an Information-request carrying an IA is discarded.
+            DHCP6_OPT_IA_NA | DHCP6_OPT_IA_TA | DHCP6_OPT_IA_PD => {
+                log::debug!("user: DHCPv6 Information-request with an IA option dropped");
+                return Verdict::Malformed;
+            }
+            DHCP6_OPT_ORO => {
+                for c in body.chunks_exact(2) {
+                    match u16::from_be_bytes([c[0], c[1]]) {
+                        DHCP6_OPT_BOOTFILE_URL => want_boot_url = true,
+                        DHCP6_OPT_DOMAIN_LIST => want_domains = true,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
         }
         opts = &opts[4 + len..];
+    }
+    // DUID-LL (type 3, hardware type 1) of the router's MAC.
+    let mut duid = vec![0, 3, 0, 1];
+    duid.extend_from_slice(out.gw_mac.as_bytes());
+    // RFC 8415 16.12: one addressed to another server is not ours to answer.
+    if server_id.is_some_and(|id| id != &duid[..]) {
+        return Verdict::Ignored;
     }
     let mut reply = vec![DHCP6_REPLY, msg[1], msg[2], msg[3]];
     if let Some(id) = client_id {
         push_opt(&mut reply, DHCP6_OPT_CLIENTID, id);
     }
-    // DUID-LL (type 3, hardware type 1) of the router's MAC.
-    let mut duid = vec![0, 3, 0, 1];
-    duid.extend_from_slice(out.gw_mac.as_bytes());
     push_opt(&mut reply, DHCP6_OPT_SERVERID, &duid);
     push_opt(&mut reply, DHCP6_OPT_DNS_SERVERS, &cfg.ipv6_dns.octets());
+    // RFC 3646: the `dnssearch` list, when asked (libslirp has none).
+    if want_domains && !cfg.dnssearch.is_empty() {
+        let list = super::dhcp::encode_domains_plain(&cfg.dnssearch);
+        push_opt(&mut reply, DHCP6_OPT_DOMAIN_LIST, &list);
+    }
+    // RFC 5970: network boot over IPv6, when the client asks: the boot file on the
+    // virtual host's TFTP server as libslirp sends it, or `bootfile` itself when it is
+    // already a URL (UEFI HTTP boot).
+    if let (true, Some(file)) = (want_boot_url, &cfg.bootfile) {
+        let url = if file.contains("://") {
+            file.clone()
+        } else {
+            format!("tftp://[{}]/{file}", cfg.ipv6_host)
+        };
+        push_opt(&mut reply, DHCP6_OPT_BOOTFILE_URL, url.as_bytes());
+    }
     let repr = UdpRepr {
         src_port: DHCP6_SERVER_PORT,
         dst_port: sport,

@@ -169,23 +169,37 @@ pub struct UserNet {
     /// When the next unsolicited router advertisement is due (IPv6 on).
     ra_next: Option<Instant>,
     ra_seed: u64,
+    /// The host's resolv.conf, followed when `dns_resolvers` was not given.
+    resolv: Option<dns::ResolvConf>,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
 pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> {
     let cfg = UserConfig::from_opts(opts)?;
     Ok(Box::new(UserNet::new(cfg).map_err(|e| {
-        OptError::whole(format!("cannot start the user network: {e}"))
+        // The start-up errors name their option first (`tftp=DIR: ...`, `smb=: ...`,
+        // `hostfwd ADDR: ...`): point at that key.
+        let msg = e.to_string();
+        let key = msg.split(['=', ' ']).next().unwrap_or_default();
+        let msg = format!("cannot start the user network: {msg}");
+        if ["tftp", "smb", "hostfwd"].contains(&key) && opts.iter().any(|(k, _)| k == key) {
+            OptError::at(key, msg)
+        } else {
+            OptError::whole(msg)
+        }
     })?))
 }
 
 impl UserNet {
-    /// Starts the user network: validates `cfg`, creates the epoll set, binds the
-    /// `hostfwd` listeners and prepares the `smb` share (failing with
+    /// Starts the user network: validates `cfg`, checks the `tftp` directory, creates the
+    /// epoll set, binds the `hostfwd` listeners and prepares the `smb` share (failing with
     /// "smb=: smbd not found; install samba" when Samba is missing).
     pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if let Some(root) = &cfg.tftp {
+            tftp::check_root(root)?;
+        }
         let smb = cfg.smb.as_deref().map(smb::SmbServer::start).transpose()?;
         let mut forwards = cfg.guestfwd.clone();
         if let Some(s) = &smb {
@@ -200,6 +214,12 @@ impl UserNet {
             ^ (u64::from(std::process::id()) << 32)
             | 1;
         let ra_next = cfg.ipv6.then(|| ipv6::next_ra(now, &mut ra_seed));
+        let mut cfg = cfg;
+        let resolv = cfg.dns_resolvers.is_empty().then(|| {
+            let mut r = dns::ResolvConf::new(dns::RESOLV_CONF);
+            cfg.dns_resolvers = r.refresh(now).unwrap_or_default();
+            r
+        });
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
@@ -215,6 +235,7 @@ impl UserNet {
             _smb: smb,
             ra_next,
             ra_seed,
+            resolv,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
@@ -310,6 +331,9 @@ impl UserNet {
 
     /// Handles one frame from the guest.
     fn input(&mut self, frame: &[u8], now: Instant) -> Verdict {
+        if let Some(list) = self.resolv.as_mut().and_then(|r| r.refresh(now)) {
+            self.cfg.dns_resolvers = list;
+        }
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             log::debug!(
                 "user: frame of {} bytes too short for Ethernet",
@@ -491,9 +515,6 @@ impl UserNet {
             return self
                 .dhcp
                 .input(&self.cfg, &mut self.out, udp.payload(), now);
-        }
-        if dst.is_broadcast() {
-            return Verdict::Ignored;
         }
         let (src, dst) = (
             SocketAddrV4::new(src, udp.src_port()),

@@ -59,6 +59,22 @@ pub(crate) struct TftpServer {
     sessions: Vec<Session>,
 }
 
+/// Checks at start-up that `tftp=` names a directory, so that a typo is an error naming
+/// the option rather than "File not found" for every guest request.
+pub(crate) fn check_root(root: &Path) -> std::io::Result<()> {
+    let bad = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("tftp={}: {why}", root.display()),
+        )
+    };
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad("not a directory".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
 /// `name` resolved inside `root`, or `None` when it would leave it.
 fn resolve(root: &Path, name: &str) -> Option<PathBuf> {
     let rel = Path::new(name.trim_start_matches('/'));
@@ -143,8 +159,10 @@ impl TftpServer {
         for kv in s[2..].chunks(2) {
             let (k, v) = (kv[0], String::from_utf8_lossy(kv[1]));
             if k.eq_ignore_ascii_case(b"blksize") {
-                if let Ok(b) = v.parse::<usize>() {
-                    blksize = b.clamp(8, MAX_BLKSIZE);
+                // RFC 2348: 8..65464; the server may only lower the value, so a
+                // request below 8 is not acknowledged (the transfer uses 512).
+                if let Some(b) = v.parse::<usize>().ok().filter(|b| *b >= 8) {
+                    blksize = b.min(MAX_BLKSIZE);
                     push_opt(&mut oack, "blksize", blksize as u64);
                 }
             } else if k.eq_ignore_ascii_case(b"tsize") {
