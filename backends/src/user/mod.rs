@@ -7,6 +7,12 @@
 //! wire module; every guest frame is validated (lengths, checksums) before use, and every
 //! rejected frame is counted in [`UserStats`].
 //!
+//! When the peer takes GSO frames (a tap with `vnet_hdr=on`, told through
+//! [`NetBackend::set_peer_accepts_gso`]), TCP data towards the guest goes out in frames
+//! of up to 64 KiB handed out by [`NetBackend::recv_gso`], cut at the guest's MSS by the
+//! tap's kernel (or not at all: a receiver in the tap's namespace takes them whole);
+//! [`NetBackend::recv`] still returns only ordinary frames.
+//!
 //! All host sockets are registered in one epoll set, exposed through
 //! [`NetBackend::poll_fd`]; the event loop calls [`NetBackend::poll`] when it is readable or
 //! [`NetBackend::next_deadline`] has passed, and [`NetBackend::recv`] while
@@ -42,6 +48,7 @@ use smoltcp::wire::{
 use crate::backend::{Counters, NetBackend};
 use crate::opts::OptError;
 use crate::queue::FrameQueue;
+use crate::vnet::VirtioNetHdr;
 
 pub use config::{parse_hostfwd, parse_redir, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
@@ -523,6 +530,27 @@ impl UserNet {
     }
 }
 
+impl UserNet {
+    /// The next frame for the guest after owed ACKs went out; whole with its header when
+    /// `gso` (a GSO frame), else always an ordinary frame.
+    fn take(&mut self, buf: &mut [u8], gso: bool) -> Option<(VirtioNetHdr, usize)> {
+        if self.nat.tcp.has_output() {
+            let (mut cx, nat) = self.split(Instant::now());
+            nat.tcp.flush_all(&mut cx);
+        }
+        let got = if gso {
+            self.out.queue.pop_gso_into(buf)
+        } else {
+            let n = self.out.queue.pop_into(buf);
+            n.map(|n| (VirtioNetHdr::default(), n))
+        };
+        if let Some((_, n)) = got {
+            self.counters.count_received(n);
+        }
+        got
+    }
+}
+
 impl NetBackend for UserNet {
     fn kind(&self) -> &'static str {
         "user"
@@ -548,15 +576,15 @@ impl NetBackend for UserNet {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.nat.tcp.has_output() {
-            let (mut cx, nat) = self.split(Instant::now());
-            nat.tcp.flush_all(&mut cx);
-        }
-        let got = self.out.queue.pop_into(buf);
-        if let Some(n) = got {
-            self.counters.count_received(n);
-        }
-        Ok(got)
+        Ok(self.take(buf, false).map(|(_, n)| n))
+    }
+
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        Ok(self.take(buf, true))
+    }
+
+    fn set_peer_accepts_gso(&mut self, on: bool) {
+        self.out.gso = on;
     }
 
     fn poll_fd(&self) -> Option<RawFd> {

@@ -25,6 +25,8 @@ use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
 
 mod flow;
+#[cfg(test)]
+mod gso_tests;
 mod hostfwd;
 mod reasm;
 mod recovery;
@@ -36,7 +38,7 @@ pub(crate) use flow::FlowKey;
 use flow::{on_ack, on_data, seq_lt, set_interest, Flow, State};
 pub(crate) use hostfwd::{fwd_guest, fwd_source};
 use recovery::Cc;
-use segment::{emit, emit_rst, emit_syn, refuse, reset_for, syn_repr};
+use segment::{emit, emit_rst, emit_syn, max_payload, refuse, reset_for, syn_repr};
 
 /// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
 pub(crate) const TOKEN_FLOW: u64 = 1 << 32;
@@ -52,6 +54,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Stop queueing data segments for the guest above this many queued frames, keeping room
 /// for ACKs and other traffic; [`TcpNat::flush_all`] resumes once the device drains.
 const QUEUE_HIGH_WATER: usize = 1024;
+/// Room kept in the guest queue per data frame beyond its payload (headers, padding).
+const FRAME_HEADROOM: usize = 128;
 /// Guest data is written to the host at once when a segment carries PSH or FIN or this
 /// much is buffered; otherwise at the end of the burst (fewer system calls).
 const WRITE_BATCH: usize = 32 * 1024;
@@ -538,6 +542,7 @@ impl TcpNat {
             return;
         }
         let mut payload = Vec::new();
+        let seg_max = max_payload(cx, f, max_segs == 1);
         for _ in 0..max_segs.min(4096) {
             if f.fin_sent() {
                 break;
@@ -559,12 +564,21 @@ impl TcpNat {
             if cwnd_room < room && cwnd_room < unsent.min(f.mss) && inflight > 0 {
                 break;
             }
+            let cwnd_limited = cwnd_room < room;
             let room = room.min(cwnd_room);
-            if cx.out.queue.len() >= QUEUE_HIGH_WATER {
+            let queue = &cx.out.queue;
+            if queue.len() >= QUEUE_HIGH_WATER
+                || queue.bytes() + seg_max + FRAME_HEADROOM > queue.max_bytes()
+            {
                 self.flush_wanted = true;
                 break;
             }
-            let n = unsent.min(f.mss).min(room);
+            let mut n = unsent.min(seg_max).min(room);
+            if cwnd_limited && n > f.mss && n < unsent {
+                // A GSO frame the congestion window cuts ends on a whole segment, as
+                // the segments sent one by one would (no runt: see above).
+                n -= n % f.mss;
+            }
             payload.clear();
             payload.extend(f.to_guest.range(inflight..inflight + n));
             let fin = f.host_eof && n == unsent;
