@@ -125,13 +125,11 @@ EOF
 chmod 0755 "$cache/tree/init"
 (cd "$cache/tree" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initramfs.cpio.gz"
 rm -rf "$cache/tree"
-# build-initramfs.sh reuses an archive newer than its inputs: ours is.
-touch "$cache/initramfs.cpio.gz"
 
 run_one() { # run_one vm-nic|qemu
     local nic="$1" out host_t
     : >"$work/times.log"
-    out="$(VMNIC_GUEST_CACHE="$cache" VMNIC_BIN="$bin" RUST_LOG=warn \
+    out="$(VMNIC_GUEST_CACHE="$cache" VMNIC_GUEST_INITRD="$cache/initramfs.cpio.gz" VMNIC_BIN="$bin" RUST_LOG=warn \
         "$root/scripts/guest/run.sh" --nic "$nic" --timeout "$timeout" -- \
         -device "$model,netdev=n0" -netdev user,id=n0 2>&1)" || true
     local line bytes t0 t1

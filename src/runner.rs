@@ -10,7 +10,9 @@
 //!    backend — so frames wait in the backend (kernel or bounded queue) until the guest
 //!    refills its ring;
 //! 3. passes frames from each hub port to its backend, and drops what reaches a client
-//!    with no peer (as QEMU does);
+//!    with no peer (as QEMU does); GSO frames move whole where the receiving side
+//!    [accepts them](NetBackend::accepts_gso) (the user network's TCP data to a tap with
+//!    `vnet_hdr`), and only there;
 //! 4. fires device timers due on the injected [`Clock`] and calls
 //!    [`NetBackend::poll`] on backends whose deadline passed or whose fd is readable.
 //!
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use vm_memory::GuestMemory;
-use vm_nic_backends::{NetBackend, MAX_FRAME_LEN};
+use vm_nic_backends::{NetBackend, VirtioNetHdr, MAX_FRAME_LEN};
 #[cfg(doc)]
 use vm_nic_devices::NicDevice;
 use vm_nic_devices::{Clock, RxOutcome};
@@ -450,12 +452,27 @@ fn poll_backend(b: &mut dyn NetBackend, now: Instant) {
 }
 
 /// Moves up to [`Runner::BUDGET`] frames from `from` to `to`; returns the count and
-/// whether the budget ran out.
+/// whether the budget ran out. When `to` [accepts GSO frames](NetBackend::accepts_gso),
+/// they are taken whole from `from` ([`NetBackend::recv_gso`]) and passed on with
+/// [`NetBackend::send_gso`]; otherwise only ordinary frames move.
 fn forward(from: &mut dyn NetBackend, to: &mut dyn NetBackend, buf: &mut [u8]) -> (usize, bool) {
+    let gso = to.accepts_gso();
     for n in 0..BUDGET {
-        match from.recv(buf) {
-            Ok(Some(len)) => {
-                if let Err(e) = to.send(&buf[..len]) {
+        let got = if gso {
+            from.recv_gso(buf)
+        } else {
+            from.recv(buf)
+                .map(|r| r.map(|len| (VirtioNetHdr::default(), len)))
+        };
+        match got {
+            Ok(Some((hdr, len))) => {
+                let frame = &buf[..len];
+                let sent = if hdr.is_plain() {
+                    to.send(frame)
+                } else {
+                    to.send_gso(&hdr, frame)
+                };
+                if let Err(e) = sent {
                     debug!("{} backend: send failed: {e}", to.kind());
                 }
             }

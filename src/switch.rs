@@ -19,7 +19,8 @@ use crate::options::{NetConfig, OptionKind, OptionsError, Warning};
 pub const USAGE: &str = "usage: vm-nic switch -netdev TYPE,id=ID,... -netdev TYPE,id=ID,...
 Joins every -netdev on hub 0 (unless a -netdev hubport,hubid=N,netdev=ID puts it on hub
 N) and moves frames between them until SIGINT or SIGTERM; tap downscripts run on exit.
-Options are QEMU's (-netdev, -net, -object filter-dump); NICs need a VMM and are refused.
+Options are QEMU's (-netdev, -net, -object filter-dump, -redir); NICs need a VMM and are
+refused.
   e.g. vm-nic switch -netdev tap,id=t0,ifname=tap0,script=no \\
                      -netdev user,id=u0,hostfwd=tcp::2222-:22
        vm-nic switch -netdev socket,id=s0,listen=127.0.0.1:5555 -netdev user,id=u0";
@@ -47,11 +48,15 @@ pub fn config<S: AsRef<str>>(args: &[S]) -> Result<NetConfig, OptionsError> {
             ));
         }
     }
+    let line = given.line.clone();
     let mut cfg = if full.len() == args.len() {
         given
     } else {
         NetConfig::parse_args(&full)?
     };
+    // Errors found later (opening a backend) point into the arguments as the user wrote
+    // them: the added hub ports come after them, so every column stays valid.
+    cfg.line = line;
     cfg.warnings.retain(|w| !is_no_nics_warning(w));
     Ok(cfg)
 }
@@ -129,6 +134,16 @@ mod tests {
         assert_eq!(members(&cfg, 0), vec!["sw.d0", "d0"]);
         let port = cfg.hubs.iter().find(|h| h.id == 0).unwrap();
         assert!(port.ports.iter().any(|p| p.name == "sw.d0.1"));
+    }
+
+    #[test]
+    fn backend_errors_show_the_arguments_as_given() {
+        let given = "-netdev user,id=u0,tftp=/nonexistent -netdev socket,id=s0,listen=127.0.0.1:0";
+        let cfg = config(&args(given)).unwrap();
+        assert_eq!(cfg.line, given, "no added hub port on the line shown");
+        let e = cfg.error_at("-netdev", 20, "tftp=/nonexistent: not found");
+        assert_eq!(e.line, given);
+        assert!(e.render().contains("^"));
     }
 
     #[test]

@@ -22,7 +22,14 @@
 //!   socket with no peer is down); devices raise their link-change interrupt from it.
 //! - **Offload:** a backend that can carry the 10-byte virtio-net header (TAP with
 //!   `vnet_hdr=on`) says so in [`NetBackend::has_vnet_hdr`] and accepts GSO frames through
-//!   [`NetBackend::send_gso`]; every other backend gets fully formed frames.
+//!   [`NetBackend::send_gso`]; every other backend gets fully formed frames (the default
+//!   `send_gso` cuts a GSO frame in software, [`crate::gso::segment`]).
+//! - **GSO towards a peer:** a backend whose `send_gso` passes TCP GSO frames on whole
+//!   says so in [`NetBackend::accepts_gso`]. Whoever wires the network tells a producer
+//!   (the user network) that its peer does, with [`NetBackend::set_peer_accepts_gso`];
+//!   the producer may then hand out GSO frames, but only through
+//!   [`NetBackend::recv_gso`]: `recv` always returns ordinary frames, so a NIC model never
+//!   sees a frame longer than its MTU that it did not ask for.
 //! - **Time:** host backends may need timers (reconnects, NAT timeouts): they publish the
 //!   next deadline in [`NetBackend::next_deadline`] and do the work in
 //!   [`NetBackend::poll`], which the event loop calls on readiness or deadline.
@@ -133,13 +140,40 @@ pub trait NetBackend: Send {
     }
 
     /// Passes a frame with a virtio-net header describing checksum/segmentation work left
-    /// for the host. Only called when [`NetBackend::has_vnet_hdr`] is true; the default
-    /// refuses.
-    fn send_gso(&mut self, _hdr: &VirtioNetHdr, _frame: &[u8]) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "this backend does not carry virtio-net headers",
-        ))
+    /// for the host. Devices call it only when [`NetBackend::has_vnet_hdr`] is true; the
+    /// default does the work in software ([`crate::gso::segment`]) and sends each
+    /// resulting frame with [`NetBackend::send`]; a header it cannot serve (UDP
+    /// fragmentation offload) or a frame that does not match its header is refused with an
+    /// error and nothing is sent.
+    fn send_gso(&mut self, hdr: &VirtioNetHdr, frame: &[u8]) -> io::Result<()> {
+        let mut sent = Ok(());
+        crate::gso::segment(hdr, frame, &mut |f| {
+            if sent.is_ok() {
+                sent = self.send(f);
+            }
+        })?;
+        sent
+    }
+
+    /// True when [`NetBackend::send_gso`] passes TCP GSO frames (up to 64 KiB) on
+    /// without cutting them in software: a tap with `vnet_hdr=on`, or a hub port some
+    /// other port of which leads to one.
+    fn accepts_gso(&self) -> bool {
+        false
+    }
+
+    /// Tells the backend whether the frames it hands out go to a peer that
+    /// [accepts GSO frames](NetBackend::accepts_gso). A backend that can produce them (the
+    /// user network) then may return them from [`NetBackend::recv_gso`]. The default
+    /// ignores it.
+    fn set_peer_accepts_gso(&mut self, _on: bool) {}
+
+    /// Like [`NetBackend::recv`], but may return a GSO frame whole, with the virtio-net
+    /// header describing it (only after [`NetBackend::set_peer_accepts_gso`]`(true)`);
+    /// an ordinary frame comes with a plain header ([`VirtioNetHdr::is_plain`]). The
+    /// default is `recv` with a plain header.
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        Ok(self.recv(buf)?.map(|n| (VirtioNetHdr::default(), n)))
     }
 
     /// Traffic counters since the backend was created.
@@ -190,6 +224,15 @@ impl<T: NetBackend + ?Sized> NetBackend for Box<T> {
     }
     fn send_gso(&mut self, hdr: &VirtioNetHdr, frame: &[u8]) -> io::Result<()> {
         (**self).send_gso(hdr, frame)
+    }
+    fn accepts_gso(&self) -> bool {
+        (**self).accepts_gso()
+    }
+    fn set_peer_accepts_gso(&mut self, on: bool) {
+        (**self).set_peer_accepts_gso(on)
+    }
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        (**self).recv_gso(buf)
     }
     fn counters(&self) -> Counters {
         (**self).counters()

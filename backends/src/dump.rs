@@ -390,6 +390,22 @@ impl NetBackend for DumpFilter {
         }
         self.inner.send_gso(hdr, frame)
     }
+    fn accepts_gso(&self) -> bool {
+        self.inner.accepts_gso()
+    }
+    fn set_peer_accepts_gso(&mut self, on: bool) {
+        self.inner.set_peer_accepts_gso(on)
+    }
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        let got = self.inner.recv_gso(buf)?;
+        if let Some((_, n)) = got {
+            // A GSO frame is recorded whole, as for send_gso.
+            if self.records(FilterQueue::Tx) {
+                self.writer.write_frame(&[&buf[..n]]);
+            }
+        }
+        Ok(got)
+    }
     fn counters(&self) -> Counters {
         self.inner.counters()
     }

@@ -8,12 +8,21 @@
 //!
 //! A [`HubPort`] is itself a [`NetBackend`]: give it to a NIC as its backend, or pump
 //! frames between it and a host backend (the runner in the `vm-nic` crate does that).
+//!
+//! GSO frames ([`crate::gso`]) cross a hub whole only where they can be taken whole: a
+//! port marked with [`HubPort::set_accepts_gso`] (its backend, a tap with `vnet_hdr`,
+//! accepts them) gets a GSO frame as it was sent; every other port gets the ordinary
+//! frames the software segmenter cuts from it, so a NIC on a hub never sees a frame
+//! longer than its MTU. A port [accepts GSO frames](NetBackend::accepts_gso) itself when
+//! some other port of its hub is so marked.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{Counters, NetBackend};
+use crate::gso;
 use crate::queue::FrameQueue;
+use crate::vnet::VirtioNetHdr;
 
 #[derive(Debug)]
 struct PortSlot {
@@ -22,6 +31,8 @@ struct PortSlot {
     counters: Counters,
     /// Still attached: a dropped [`HubPort`] leaves its slot but receives nothing.
     live: bool,
+    /// The port's consumer takes GSO frames whole ([`HubPort::set_accepts_gso`]).
+    gso: bool,
 }
 
 #[derive(Debug)]
@@ -102,6 +113,7 @@ impl Hub {
             inbox: FrameQueue::new(),
             counters: Counters::default(),
             live: true,
+            gso: false,
         });
         HubPort {
             inner: self.inner.clone(),
@@ -139,6 +151,35 @@ impl HubPort {
     /// Frames waiting in this port's inbox.
     pub fn pending(&self) -> usize {
         lock(&self.inner).ports[self.index].inbox.len()
+    }
+
+    /// Says whether whoever takes this port's frames (its backend, through
+    /// [`NetBackend::recv_gso`] and then [`NetBackend::send_gso`]) accepts GSO frames
+    /// whole. Off (the default): GSO frames sent into the hub reach this port cut into
+    /// ordinary frames.
+    pub fn set_accepts_gso(&self, on: bool) {
+        lock(&self.inner).ports[self.index].gso = on;
+    }
+
+    /// Takes the next frame from the inbox, whole with its header when `gso`.
+    fn take(&mut self, buf: &mut [u8], gso: bool) -> Option<(VirtioNetHdr, usize)> {
+        let mut h = lock(&self.inner);
+        let slot = &mut h.ports[self.index];
+        let before = slot.inbox.dropped();
+        let got = if gso {
+            slot.inbox.pop_gso_into(buf)
+        } else {
+            slot.inbox
+                .pop_into(buf)
+                .map(|n| (VirtioNetHdr::default(), n))
+        };
+        for _ in before..slot.inbox.dropped() {
+            slot.counters.count_drop();
+        }
+        if let Some((_, n)) = got {
+            slot.counters.count_received(n);
+        }
+        got
     }
 }
 
@@ -181,17 +222,59 @@ impl NetBackend for HubPort {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.take(buf, false).map(|(_, n)| n))
+    }
+
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        Ok(self.take(buf, true))
+    }
+
+    fn accepts_gso(&self) -> bool {
+        let h = lock(&self.inner);
+        let me = self.index;
+        h.ports
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != me && p.live && p.gso)
+    }
+
+    /// Floods a GSO frame: whole to ports that accept GSO frames, cut into ordinary frames
+    /// (once, whatever the number of such ports) for the others. A frame the segmenter
+    /// refuses reaches only the former; it is counted as a drop at the others and the
+    /// error returned.
+    fn send_gso(&mut self, hdr: &VirtioNetHdr, frame: &[u8]) -> io::Result<()> {
+        if hdr.is_plain() {
+            return self.send(frame);
+        }
         let mut h = lock(&self.inner);
-        let slot = &mut h.ports[self.index];
-        let before = slot.inbox.dropped();
-        let got = slot.inbox.pop_into(buf);
-        for _ in before..slot.inbox.dropped() {
-            slot.counters.count_drop();
+        h.ports[self.index].counters.count_sent(frame.len());
+        let src = self.index;
+        let mut segs = None;
+        for (i, slot) in h.ports.iter_mut().enumerate() {
+            if i == src || !slot.live {
+                continue;
+            }
+            if slot.gso {
+                if !slot.inbox.push_gso(hdr, frame) {
+                    slot.counters.count_drop();
+                }
+                continue;
+            }
+            match segs.get_or_insert_with(|| gso::segment_to_vec(hdr, frame)) {
+                Ok(v) => {
+                    for f in v.iter() {
+                        if !slot.inbox.push(f) {
+                            slot.counters.count_drop();
+                        }
+                    }
+                }
+                Err(_) => slot.counters.count_drop(),
+            }
         }
-        if let Some(n) = got {
-            slot.counters.count_received(n);
+        match segs {
+            Some(Err(e)) => Err(e.into()),
+            _ => Ok(()),
         }
-        Ok(got)
     }
 
     fn has_pending(&self) -> bool {
@@ -249,5 +332,54 @@ mod tests {
         drop(b);
         a.send(b"x").unwrap();
         assert_eq!(hub.port_count(), 1);
+    }
+
+    /// A TCP/IPv4 GSO frame: 4000 bytes of payload cut at 1460.
+    fn gso_frame() -> (VirtioNetHdr, Vec<u8>) {
+        gso::test_frame(4000, 1460)
+    }
+
+    #[test]
+    fn gso_frames_whole_to_gso_ports_cut_for_plain_ones() {
+        let hub = Hub::new(0);
+        let mut src = hub.add_port();
+        let mut tap = hub.add_port();
+        let mut nic = hub.add_port();
+        assert!(!src.accepts_gso(), "nobody takes GSO frames yet");
+        tap.set_accepts_gso(true);
+        assert!(src.accepts_gso());
+        assert!(nic.accepts_gso());
+        assert!(!tap.accepts_gso(), "only the tap's own port is marked");
+
+        let (h, f) = gso_frame();
+        src.send_gso(&h, &f).unwrap();
+        let mut buf = vec![0u8; 70000];
+        assert_eq!(tap.recv_gso(&mut buf).unwrap(), Some((h, f.len())));
+        assert_eq!(&buf[..f.len()], &f[..]);
+        assert_eq!(tap.recv_gso(&mut buf).unwrap(), None);
+        let want = gso::segment_to_vec(&h, &f).unwrap();
+        assert_eq!(want.len(), 3);
+        assert_eq!(recv_all(&mut nic), want);
+        assert!(want.iter().all(|w| w.len() <= 1514));
+        assert_eq!(nic.counters().received_frames, 3);
+        assert_eq!(src.counters().sent_frames, 1);
+
+        // A plain receive on the GSO port still gets ordinary frames; a plain header is
+        // an ordinary send.
+        src.send_gso(&h, &f).unwrap();
+        assert_eq!(recv_all(&mut tap), want);
+        src.send_gso(&VirtioNetHdr::default(), b"plain").unwrap();
+        assert_eq!(recv_all(&mut tap), vec![b"plain".to_vec()]);
+    }
+
+    #[test]
+    fn a_gso_frame_the_segmenter_refuses_is_counted_at_plain_ports() {
+        let hub = Hub::new(0);
+        let mut src = hub.add_port();
+        let mut nic = hub.add_port();
+        let (h, f) = gso_frame();
+        assert!(src.send_gso(&h, &f[..100]).is_err());
+        assert!(recv_all(&mut nic).is_empty());
+        assert_eq!(nic.counters().dropped, 1);
     }
 }

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod gso;
 pub mod hub;
 pub mod mac;
 pub mod memory;

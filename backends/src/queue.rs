@@ -2,11 +2,23 @@
 
 use std::collections::VecDeque;
 
+use crate::gso;
+use crate::vnet::VirtioNetHdr;
+
 /// A FIFO of whole frames bounded both in frame count and in bytes. A push past either
 /// bound is refused and counted in [`FrameQueue::dropped`]; nothing else is lost.
+///
+/// A frame may be queued with a virtio-net header ([`FrameQueue::push_gso`]): a GSO
+/// super-frame or a frame whose checksum is left to complete. Such a frame leaves whole
+/// through [`FrameQueue::pop_gso_into`]; every other way out ([`FrameQueue::pop_into`],
+/// [`FrameQueue::pop`]) first replaces it with the ordinary frames
+/// [`gso::segment`] makes of it, so a consumer that never asked for GSO frames never sees
+/// one. That expansion may take the queue past its bounds by the headers of one
+/// super-frame's segments (a bounded amount); a frame the segmenter refuses is dropped
+/// and counted.
 #[derive(Debug, Clone)]
 pub struct FrameQueue {
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<(VirtioNetHdr, Vec<u8>)>,
     bytes: usize,
     max_frames: usize,
     max_bytes: usize,
@@ -46,6 +58,16 @@ impl FrameQueue {
     /// Appends the concatenation of `iov` as one frame; `false` (and a counted drop) when
     /// a bound is hit.
     pub fn push_iov(&mut self, iov: &[&[u8]]) -> bool {
+        self.push_with(VirtioNetHdr::default(), iov)
+    }
+
+    /// Appends `frame` with its virtio-net header (a plain header makes it an ordinary
+    /// frame); `false` (and a counted drop) when a bound is hit.
+    pub fn push_gso(&mut self, hdr: &VirtioNetHdr, frame: &[u8]) -> bool {
+        self.push_with(*hdr, &[frame])
+    }
+
+    fn push_with(&mut self, hdr: VirtioNetHdr, iov: &[&[u8]]) -> bool {
         let len: usize = iov.iter().map(|s| s.len()).sum();
         if self.frames.len() >= self.max_frames || self.bytes + len > self.max_bytes {
             self.dropped += 1;
@@ -58,15 +80,52 @@ impl FrameQueue {
             buf.extend_from_slice(s);
         }
         self.bytes += len;
-        self.frames.push_back(buf);
+        self.frames.push_back((hdr, buf));
         true
+    }
+
+    /// Replaces a GSO frame at the front by its segments (see the type's documentation).
+    fn expand_front(&mut self) {
+        while self.frames.front().is_some_and(|(h, _)| !h.is_plain()) {
+            let Some((hdr, f)) = self.frames.pop_front() else {
+                return;
+            };
+            self.bytes -= f.len();
+            let mut segs = Vec::new();
+            match gso::segment(&hdr, &f, &mut |s| segs.push(s.to_vec())) {
+                Ok(_) => {
+                    for s in segs.into_iter().rev() {
+                        self.bytes += s.len();
+                        self.frames.push_front((VirtioNetHdr::default(), s));
+                    }
+                }
+                Err(e) => {
+                    log::debug!("frame queue: {e}; frame dropped");
+                    self.dropped += 1;
+                }
+            }
+            self.recycle(f);
+        }
+    }
+
+    fn recycle(&mut self, f: Vec<u8>) {
+        if self.spare.len() < 64 {
+            self.spare.push(f);
+        }
     }
 
     /// Copies the oldest frame into `buf` and removes it. Returns `Some(len)`, or `None`
     /// when empty. A frame longer than `buf` is removed, counted as dropped, and the next
-    /// one is tried.
+    /// one is tried. A GSO frame is first cut into ordinary frames.
     pub fn pop_into(&mut self, buf: &mut [u8]) -> Option<usize> {
-        while let Some(f) = self.frames.pop_front() {
+        self.expand_front();
+        self.pop_gso_into(buf).map(|(_, n)| n)
+    }
+
+    /// Like [`FrameQueue::pop_into`], but a frame queued with a virtio-net header leaves
+    /// whole, with its header (a plain header for an ordinary frame).
+    pub fn pop_gso_into(&mut self, buf: &mut [u8]) -> Option<(VirtioNetHdr, usize)> {
+        while let Some((hdr, f)) = self.frames.pop_front() {
             self.bytes -= f.len();
             let fits = f.len() <= buf.len();
             let n = f.len();
@@ -75,26 +134,26 @@ impl FrameQueue {
             } else {
                 self.dropped += 1;
             }
-            if self.spare.len() < 64 {
-                self.spare.push(f);
-            }
+            self.recycle(f);
             if fits {
-                return Some(n);
+                return Some((hdr, n));
             }
         }
         None
     }
 
-    /// Removes and returns the oldest frame.
+    /// Removes and returns the oldest frame (a GSO frame is first cut into ordinary
+    /// frames).
     pub fn pop(&mut self) -> Option<Vec<u8>> {
-        let f = self.frames.pop_front()?;
+        self.expand_front();
+        let (_, f) = self.frames.pop_front()?;
         self.bytes -= f.len();
         Some(f)
     }
 
-    /// The oldest frame, without removing it.
+    /// The oldest frame, without removing it (a GSO frame as it was queued).
     pub fn front(&self) -> Option<&[u8]> {
-        self.frames.front().map(|f| f.as_slice())
+        self.frames.front().map(|(_, f)| f.as_slice())
     }
 
     /// Number of queued frames.
@@ -112,6 +171,11 @@ impl FrameQueue {
         self.bytes
     }
 
+    /// The bound on queued bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Frames refused or discarded so far.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -119,7 +183,9 @@ impl FrameQueue {
 
     /// Drops every queued frame (without counting them as drops).
     pub fn clear(&mut self) {
-        while self.pop().is_some() {}
+        while let Some((_, f)) = self.frames.pop_front() {
+            self.bytes -= f.len();
+        }
     }
 }
 
@@ -159,5 +225,59 @@ mod tests {
         // The 80-byte frame does not fit: dropped and counted, the next one is returned.
         assert_eq!(q.pop_into(&mut small), Some(20));
         assert_eq!(q.dropped(), 2);
+    }
+
+    /// A 3000-byte TCP/IPv4 payload as a GSO frame cut at 1000 bytes.
+    fn gso_frame() -> (VirtioNetHdr, Vec<u8>) {
+        gso::test_frame(3000, 1000)
+    }
+
+    #[test]
+    fn gso_frames_leave_whole_or_cut() {
+        let (h, f) = gso_frame();
+        let mut q = FrameQueue::new();
+        assert!(q.push_gso(&h, &f));
+        assert!(q.push(&[5; 60]));
+        let mut buf = vec![0u8; 70000];
+        assert_eq!(q.pop_gso_into(&mut buf), Some((h, f.len())));
+        assert_eq!(&buf[..f.len()], &f[..]);
+        assert_eq!(
+            q.pop_gso_into(&mut buf),
+            Some((VirtioNetHdr::default(), 60))
+        );
+
+        // A consumer that does not take GSO frames gets the segments, in order, then what
+        // followed.
+        assert!(q.push_gso(&h, &f));
+        assert!(q.push(&[5; 60]));
+        let want = gso::segment_to_vec(&h, &f).unwrap();
+        assert_eq!(want.len(), 3);
+        for w in &want {
+            let n = q.pop_into(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &w[..]);
+        }
+        assert_eq!(q.pop(), Some(vec![5; 60]));
+        assert!(q.is_empty());
+        assert_eq!(q.bytes(), 0);
+        assert_eq!(q.dropped(), 0);
+    }
+
+    #[test]
+    fn gso_frame_counts_its_bytes_and_bad_ones_drop() {
+        let (h, f) = gso_frame();
+        let mut q = FrameQueue::with_bounds(10, 4000);
+        assert!(q.push_gso(&h, &f));
+        assert!(!q.push_gso(&h, &f), "3054 + 3054 bytes is past the bound");
+        assert_eq!(q.bytes(), f.len());
+        q.clear();
+        let bad = VirtioNetHdr {
+            gso_type: VirtioNetHdr::GSO_UDP,
+            ..h
+        };
+        assert!(q.push_gso(&bad, &f));
+        let before = q.dropped();
+        assert_eq!(q.pop(), None);
+        assert_eq!(q.dropped(), before + 1);
+        assert_eq!(q.bytes(), 0);
     }
 }

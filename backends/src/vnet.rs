@@ -33,6 +33,12 @@ impl VirtioNetHdr {
     /// TCP over IPv6 segmentation.
     pub const GSO_TCPV6: u8 = 4;
 
+    /// True when the header asks for nothing: no segmentation, no checksum to complete
+    /// (the frame is an ordinary one).
+    pub fn is_plain(&self) -> bool {
+        self.gso_type == Self::GSO_NONE && self.flags & Self::F_NEEDS_CSUM == 0
+    }
+
     /// Serialises the header in the little-endian layout TAP expects.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
@@ -76,5 +82,7 @@ mod tests {
         };
         assert_eq!(VirtioNetHdr::from_bytes(&h.to_bytes()), Some(h));
         assert_eq!(VirtioNetHdr::from_bytes(&[0; 9]), None);
+        assert!(!h.is_plain());
+        assert!(VirtioNetHdr::default().is_plain());
     }
 }

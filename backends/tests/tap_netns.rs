@@ -5,6 +5,8 @@
 //! requests, and vm-nic answers the kernel's ARP requests.
 #![cfg(feature = "tap")]
 
+mod netns_util;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -438,32 +440,7 @@ fn qemu_bridge_helper_hands_over_a_tap() {
 fn without_cap_net_admin_the_error_says_what_to_do() {
     std::thread::spawn(|| {
         // Capabilities are per thread: drop CAP_NET_ADMIN from this one only.
-        #[repr(C)]
-        struct Hdr {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy, Default)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        let mut hdr = Hdr {
-            version: 0x2008_0522,
-            pid: 0,
-        };
-        let mut data = [Data::default(); 2];
-        // SAFETY: capget/capset with a v3 header and two data words.
-        unsafe {
-            assert_eq!(
-                libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()),
-                0
-            );
-            data[0].effective &= !(1 << 12); // CAP_NET_ADMIN
-            assert_eq!(libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()), 0);
-        }
+        netns_util::drop_capability(netns_util::CAP_NET_ADMIN);
         let cfg = TapConfig {
             script: None,
             downscript: None,

@@ -353,6 +353,18 @@ fn open_parses_qemu_options_and_reports_info() {
         .err()
         .unwrap();
     assert_eq!(e.key.as_deref(), Some("dhcpstart"));
+    // Start-up failures point at the option that caused them.
+    let e = user::open(&[("tftp".into(), "/nonexistent/vm-nic".into())])
+        .err()
+        .unwrap();
+    assert_eq!(e.key.as_deref(), Some("tftp"), "{e}");
+    assert!(e.to_string().contains("/nonexistent/vm-nic"), "{e}");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let e = user::open(&[("hostfwd".into(), format!("tcp:127.0.0.1:{port}-:22"))])
+        .err()
+        .unwrap();
+    assert_eq!(e.key.as_deref(), Some("hostfwd"), "{e}");
 }
 
 #[test]

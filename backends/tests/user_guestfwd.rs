@@ -99,11 +99,18 @@ fn guestfwd_to_tcp_connects_per_guest_connection_even_when_restricted() {
         assert_eq!(&buf, b"ping");
         conn.write_all(b"pong").unwrap();
         assert_eq!(recv(&mut n, &mut g, 4), b"pong");
+        // The table shows what the guest connected to (the forward's virtual address),
+        // as libslirp does; the host connection is in `Connection::host`.
         let table = n.info_usernet();
+        let row = format!(
+            "{:>15} {:>5} {FWD:>15} {:>5}",
+            "10.0.2.15", guest_port, 1234
+        );
         assert!(
-            table.contains("ESTABLISHED") && table.contains(&port.to_string()),
+            table.contains("TCP[ESTABLISHED]") && table.contains(&row),
             "{table}"
         );
+        assert!(n.connections().iter().any(|c| c.host.port() == port));
     }
     // Both guest connections got their own host connection.
     assert_eq!(n.connections().len(), 2);

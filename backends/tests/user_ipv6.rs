@@ -149,22 +149,7 @@ fn stateless_dhcpv6_gives_dns() {
     // Information-request, transaction 0xabcdef, client id option.
     let mut msg = vec![11, 0xab, 0xcd, 0xef, 0, 1, 0, 4, 1, 2, 3, 4];
     msg.extend_from_slice(&[0, 6, 0, 2, 0, 23]); // option request: DNS servers
-    let repr = UdpRepr {
-        src_port: 546,
-        dst_port: 547,
-    };
-    let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
-    let mut p = vec![0u8; 8 + msg.len()];
-    repr.emit(
-        &mut UdpPacket::new_unchecked(&mut p[..]),
-        &GUEST_LL.into(),
-        &dst.into(),
-        msg.len(),
-        |b| b.copy_from_slice(&msg),
-        &ChecksumCapabilities::default(),
-    );
-    n.send(&ipv6_frame(GUEST_LL, dst, IpProtocol::Udp, 1, &p))
-        .unwrap();
+    send_dhcp6(&mut n, &msg);
     let frames = drain(&mut n);
     assert_eq!(frames.len(), 1);
     let (src, d, proto, payload, _) = parse_ip6(&frames[0]).unwrap();
@@ -218,4 +203,119 @@ fn malformed_and_disabled_ipv6() {
     off.send(&good).unwrap();
     assert!(drain(&mut off).is_empty());
     assert_eq!(off.stats().ignored, 1);
+}
+
+/// Sends the DHCPv6 message `msg` from the guest's link-local address to
+/// All_DHCP_Relay_Agents_and_Servers.
+fn send_dhcp6(n: &mut UserNet, msg: &[u8]) {
+    let repr = UdpRepr {
+        src_port: 546,
+        dst_port: 547,
+    };
+    let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+    let mut p = vec![0u8; 8 + msg.len()];
+    repr.emit(
+        &mut UdpPacket::new_unchecked(&mut p[..]),
+        &GUEST_LL.into(),
+        &dst.into(),
+        msg.len(),
+        |b| b.copy_from_slice(msg),
+        &ChecksumCapabilities::default(),
+    );
+    n.send(&ipv6_frame(GUEST_LL, dst, IpProtocol::Udp, 1, &p))
+        .unwrap();
+}
+
+/// [`send_dhcp6`], then the reply's DHCPv6 bytes, if any.
+fn dhcp6_exchange(n: &mut UserNet, msg: &[u8]) -> Option<Vec<u8>> {
+    send_dhcp6(n, msg);
+    let frames = drain(n);
+    assert!(frames.len() <= 1);
+    let (_, _, _, payload, _) = parse_ip6(frames.first()?).unwrap();
+    Some(
+        UdpPacket::new_checked(&payload[..])
+            .unwrap()
+            .payload()
+            .to_vec(),
+    )
+}
+
+/// The body of option `code` in a DHCPv6 message.
+fn dhcp6_option(msg: &[u8], code: u16) -> Option<Vec<u8>> {
+    let mut o = &msg[4..];
+    while o.len() >= 4 {
+        let (c, len) = (
+            u16::from_be_bytes([o[0], o[1]]),
+            usize::from(u16::from_be_bytes([o[2], o[3]])),
+        );
+        if c == code {
+            return Some(o[4..4 + len].to_vec());
+        }
+        o = &o[4 + len..];
+    }
+    None
+}
+
+#[test]
+fn dhcpv6_gives_the_boot_file_url_when_asked() {
+    let cfg = UserConfig::from_opts(&[("bootfile".into(), "pxelinux.0".into())]).unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    // Information-request asking (ORO) for DNS and the boot file URL (RFC 5970).
+    let msg = [11, 1, 2, 3, 0, 6, 0, 4, 0, 23, 0, 59];
+    let r = dhcp6_exchange(&mut n, &msg).expect("a Reply");
+    assert_eq!(
+        dhcp6_option(&r, 59).as_deref(),
+        Some(&b"tftp://[fec0::2]/pxelinux.0"[..])
+    );
+    // Not asked: not sent.
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3, 0, 6, 0, 2, 0, 23]).unwrap();
+    assert_eq!(dhcp6_option(&r, 59), None);
+    // A URL boot file (UEFI HTTP boot) is sent as it is.
+    let cfg =
+        UserConfig::from_opts(&[("bootfile".into(), "http://[fec0::2]/a.efi".into())]).unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    let r = dhcp6_exchange(&mut n, &msg).unwrap();
+    assert_eq!(
+        dhcp6_option(&r, 59).as_deref(),
+        Some(&b"http://[fec0::2]/a.efi"[..])
+    );
+    // Without bootfile= there is nothing to send.
+    let r = dhcp6_exchange(&mut net(), &msg).unwrap();
+    assert_eq!(dhcp6_option(&r, 59), None);
+}
+
+#[test]
+fn dhcpv6_gives_the_search_list_when_asked() {
+    let cfg = UserConfig::from_opts(&[
+        ("dnssearch".into(), "eng.example".into()),
+        ("dnssearch".into(), "example".into()),
+    ])
+    .unwrap();
+    let mut n = UserNet::new(cfg).unwrap();
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3, 0, 6, 0, 4, 0, 23, 0, 24]).unwrap();
+    // RFC 3646, names written whole (DHCPv6 never compresses them).
+    assert_eq!(
+        dhcp6_option(&r, 24).as_deref(),
+        Some(&b"\x03eng\x07example\x00\x07example\x00"[..])
+    );
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3, 0, 6, 0, 2, 0, 23]).unwrap();
+    assert_eq!(dhcp6_option(&r, 24), None, "not asked");
+}
+
+#[test]
+fn dhcpv6_requests_with_an_ia_or_for_another_server_are_not_answered() {
+    let mut n = net();
+    // RFC 8415 16.12: an Information-request with IA_NA (3) is discarded...
+    let ia_na = [11, 1, 2, 3, 0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(dhcp6_exchange(&mut n, &ia_na), None);
+    assert_eq!(n.stats().malformed, 1);
+    // ...as is one naming another server's DUID.
+    let other = [11, 1, 2, 3, 0, 2, 0, 10, 0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
+    assert_eq!(dhcp6_exchange(&mut n, &other), None);
+    // Our own server id (DUID-LL of the router's MAC, as sent in a Reply) is answered.
+    let r = dhcp6_exchange(&mut n, &[11, 1, 2, 3]).unwrap();
+    let duid = dhcp6_option(&r, 2).unwrap();
+    let mut ours = vec![11, 1, 2, 3, 0, 2, 0, duid.len() as u8];
+    ours.extend_from_slice(&duid);
+    assert!(dhcp6_exchange(&mut n, &ours).is_some());
 }

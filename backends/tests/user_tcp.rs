@@ -134,7 +134,13 @@ fn nat_connection_carries_bytes_both_ways_in_order_and_half_closes() {
     let (mut g, ws) = connect(&mut n, port, 40000);
     let mut conn = accept(&server);
     assert_eq!(n.connections().len(), 1);
-    assert!(n.info_usernet().contains("ESTABLISHED"));
+    // libslirp's orientation: the guest is the source, the destination is the address
+    // the guest connected to (the gateway), not the host's loopback.
+    let row = info_row(&n, "TCP[ESTABLISHED]");
+    assert_eq!(
+        row[2..6],
+        ["10.0.2.15", "40000", "10.0.2.2", &port.to_string()[..]]
+    );
 
     // Guest to host, 300 KB: in order, never beyond the advertised window.
     let up = pattern(300_000, 0x5a);
@@ -470,6 +476,27 @@ fn hostfwd_delivers_host_connections_to_the_guest() {
     let mut buf = [0u8; 4];
     host.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"pong");
+    // An accepted forward shows the host socket's own address as the source and the
+    // guest as the destination, as libslirp's `info usernet` does.
+    let row = info_row(&n, "TCP[ESTABLISHED]");
+    assert_eq!(
+        row[2..6],
+        ["127.0.0.1", &addr.port().to_string()[..], "10.0.2.15", "22"]
+    );
+    let row = info_row(&n, "TCP[HOST_FORWARD]");
+    assert_eq!(row[4..6], ["10.0.2.15", "22"]);
+}
+
+/// The whitespace-separated fields of the one `info usernet` row starting with `head`.
+fn info_row(n: &UserNet, head: &str) -> Vec<String> {
+    let table = n.info_usernet();
+    let rows: Vec<Vec<String>> = table
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| f.first().map(String::as_str) == Some(head))
+        .collect();
+    assert_eq!(rows.len(), 1, "one {head} row in:\n{table}");
+    rows[0].clone()
 }
 
 #[test]

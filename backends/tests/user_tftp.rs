@@ -158,3 +158,169 @@ fn writes_missing_files_and_escapes_are_refused() {
     assert_eq!(n.stats().malformed, 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The one TFTP reply over IPv6 from the virtual host's port 69 to the guest's port
+/// 2000: (opcode, rest).
+fn reply6(n: &mut UserNet) -> (u16, Vec<u8>) {
+    let frames = drain(n);
+    assert_eq!(frames.len(), 1, "one reply per request");
+    let (src, dst, proto, payload, _) = parse_ip6(&frames[0]).unwrap();
+    assert_eq!((src, dst, proto), (HOST_V6, GUEST_V6, IpProtocol::Udp));
+    let u = smoltcp::wire::UdpPacket::new_checked(&payload[..]).unwrap();
+    assert!(
+        u.verify_checksum(&src.into(), &dst.into()),
+        "UDP/IPv6 checksum"
+    );
+    assert_eq!((u.src_port(), u.dst_port()), (69, 2000));
+    let p = u.payload();
+    (u16::from_be_bytes([p[0], p[1]]), p[2..].to_vec())
+}
+
+#[test]
+fn fetches_a_file_over_ipv6_from_the_virtual_host() {
+    let dir = root("ipv6");
+    let content: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(dir.join("boot6.img"), &content).unwrap();
+    let mut n = server(&dir);
+    let send6 = |n: &mut UserNet, p: &[u8]| {
+        n.send(&udp6((GUEST_V6, 2000), (HOST_V6, 69), p)).unwrap();
+    };
+    send6(&mut n, &rrq("boot6.img", &[("blksize", "1432")]));
+    let (op, rest) = reply6(&mut n);
+    assert_eq!(op, 6, "OACK");
+    assert_eq!(rest, b"blksize\x001432\x00");
+    let mut got = Vec::new();
+    for block in 0u16..=2 {
+        send6(&mut n, &ack(block));
+        let (op, rest) = reply6(&mut n);
+        assert_eq!((op, u16::from_be_bytes([rest[0], rest[1]])), (3, block + 1));
+        got.extend_from_slice(&rest[2..]);
+        if rest.len() - 2 < 1432 {
+            break;
+        }
+    }
+    assert_eq!(got, content);
+    send6(&mut n, &ack(2));
+    assert!(drain(&mut n).is_empty(), "the transfer is over");
+    // A missing file gets a TFTP error over IPv6 too.
+    send6(&mut n, &rrq("missing", &[]));
+    let (op, rest) = reply6(&mut n);
+    assert_eq!((op, &rest[..2]), (5, &[0u8, 1][..]));
+    assert_eq!(n.stats().malformed, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn block_numbers_wrap_past_65535() {
+    // 65540 blocks of 8 bytes and a short one: block 65536 goes out as number 0, and
+    // the transfer carries on (RFC 1350 leaves it to the implementation; libslirp and
+    // common clients such as iPXE and tftp-hpa wrap to 0).
+    let dir = root("wrap");
+    let blocks: u32 = 65_541;
+    let content: Vec<u8> = (0..(blocks - 1) * 8 + 3).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("big"), &content).unwrap();
+    let mut n = server(&dir);
+    send(&mut n, &rrq("big", &[("blksize", "8")]));
+    assert_eq!(reply(&mut n), (6, b"blksize\x008\x00".to_vec()));
+    send(&mut n, &ack(0));
+    let mut got = Vec::with_capacity(content.len());
+    let mut buf = vec![0u8; 2048];
+    let mut saw_zero = false;
+    for i in 1..=blocks {
+        // Ethernet 14 + IPv4 20 + UDP 8, then the TFTP DATA header; the frame may be
+        // padded to Ethernet's 60 bytes, so the UDP length says where it ends.
+        let len = n.recv(&mut buf).unwrap().expect("a DATA block");
+        let udp_len = usize::from(u16::from_be_bytes([buf[38], buf[39]]));
+        assert!(34 + udp_len <= len);
+        let p = &buf[42..34 + udp_len];
+        assert_eq!(&p[..2], &[0, 3], "DATA");
+        let num = u16::from_be_bytes([p[2], p[3]]);
+        assert_eq!(num, i as u16, "block {i}");
+        saw_zero |= num == 0;
+        got.extend_from_slice(&p[4..]);
+        send(&mut n, &ack(num));
+    }
+    assert!(
+        n.recv(&mut buf).unwrap().is_none(),
+        "nothing after the last block"
+    );
+    assert!(saw_zero);
+    assert!(got == content, "content differs ({} bytes got)", got.len());
+    assert_eq!(n.stats(), Default::default());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn blksize_below_8_is_not_acknowledged_and_large_ones_are_lowered() {
+    let dir = root("blksize");
+    std::fs::write(dir.join("f"), vec![5u8; 600]).unwrap();
+    let mut n = server(&dir);
+    // RFC 2348 allows 8..65464 and lets the server only lower the value: 4 is ignored
+    // and the transfer starts at once with 512-byte blocks.
+    send(&mut n, &rrq("f", &[("blksize", "4")]));
+    let (op, rest) = reply(&mut n);
+    assert_eq!((op, rest.len()), (3, 2 + 512));
+    send(&mut n, &ack(1));
+    let (op, rest) = reply(&mut n);
+    assert_eq!((op, rest.len()), (3, 2 + 88));
+    send(&mut n, &ack(2));
+    send(&mut n, &rrq("f", &[("blksize", "65464")]));
+    assert_eq!(reply(&mut n), (6, b"blksize\x001432\x00".to_vec()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_tftp_directory_is_an_error_at_start() {
+    let missing = root("gone").join("not-there");
+    let e = UserNet::new(UserConfig {
+        tftp: Some(missing.clone()),
+        ..UserConfig::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().starts_with("tftp="), "{e}");
+    assert!(e.to_string().contains("not-there"), "{e}");
+    let file = root("file").join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let e = UserNet::new(UserConfig {
+        tftp: Some(file),
+        ..UserConfig::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("not a directory"), "{e}");
+}
+
+#[test]
+fn at_most_twenty_transfers_run_at_once() {
+    let dir = root("many");
+    std::fs::write(dir.join("f"), vec![9u8; 2000]).unwrap();
+    let mut n = server(&dir);
+    // (opcode, error code or block) of the one reply to guest port `port`.
+    let ask = |n: &mut UserNet, port: u16, p: &[u8]| {
+        n.send(&udp((GUEST_IP, port), (GW, 69), p)).unwrap();
+        let frames = drain(n);
+        assert_eq!(frames.len(), 1, "one reply to port {port}");
+        let (_, dp, r) = parse_udp(&parse_ip4(&frames[0]).unwrap());
+        assert_eq!(dp, port);
+        (
+            u16::from_be_bytes([r[0], r[1]]),
+            u16::from_be_bytes([r[2], r[3]]),
+        )
+    };
+    // libslirp's bound: 20 sessions.
+    for port in 3000..3020 {
+        assert_eq!(ask(&mut n, port, &rrq("f", &[])), (3, 1), "DATA 1");
+    }
+    assert_eq!(n.stats().refused, 0);
+    assert_eq!(ask(&mut n, 3020, &rrq("f", &[])), (5, 0), "ERROR: too many");
+    assert_eq!(n.stats().refused, 1);
+    // A client that gives up (ERROR) frees its slot.
+    n.send(&udp(
+        (GUEST_IP, 3000),
+        (GW, 69),
+        b"\x00\x05\x00\x00stop\x00",
+    ))
+    .unwrap();
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(ask(&mut n, 3020, &rrq("f", &[])), (3, 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -53,6 +53,10 @@ fn udp_to_gateway_reaches_host_loopback_and_back() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].proto, FwdProto::Udp);
     assert!(rows[0].state.ends_with("sec"));
+    // libslirp's orientation: source is the guest, destination what the guest sent to.
+    assert_eq!(rows[0].source, SocketAddr::from((GUEST_IP, 5000)));
+    assert_eq!(rows[0].dest, SocketAddr::from((GW, port)));
+    assert!(rows[0].host.ip().is_loopback());
     server.send_to(b"world", from).unwrap();
     let (src, sp, dp, p) = guest_datagram(&mut n).expect("reply");
     assert_eq!((src, sp, dp), (GW, port, 5000));
@@ -87,6 +91,17 @@ fn dns_queries_go_to_the_configured_resolver() {
     let (src, sp, dp, p) = guest_datagram(&mut n).expect("answer");
     assert_eq!((src, sp, dp), (DNS, 53, 33333));
     assert_eq!(p, answer);
+    // Another port of the DNS address goes nowhere (libslirp refuses it too), not even
+    // to that port of the resolver's host.
+    n.send(&udp((GUEST_IP, 33334), (DNS, port), query)).unwrap();
+    assert_eq!(n.stats().ignored, 1);
+    resolver
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        resolver.recv_from(&mut buf).is_err(),
+        "nothing reached the resolver"
+    );
 }
 
 #[test]
@@ -153,7 +168,16 @@ fn udp_hostfwd_delivers_and_carries_replies_back() {
     let (len, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..len], b"to-host");
     assert_eq!(from, fwd, "reply comes from the forwarded port");
-    assert!(n.info_usernet().contains("UDP[HOST_FORWARD]"));
+    let table = n.info_usernet();
+    let row = table
+        .lines()
+        .find(|l| l.contains("UDP[HOST_FORWARD]"))
+        .expect("forward row");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        fields[2..6],
+        ["127.0.0.1", &fwd.port().to_string()[..], "10.0.2.15", "7"]
+    );
 }
 
 #[test]
@@ -194,4 +218,37 @@ fn closed_host_port_gives_icmp_port_unreachable() {
     };
     // SAFETY: one valid pollfd, no wait.
     assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+}
+
+#[test]
+fn broadcasts_reach_the_host_loopback_and_replies_come_from_the_gateway() {
+    // libslirp sends a UDP broadcast to 255.255.255.255 to the host's loopback; vm-nic
+    // does the same with the network's directed broadcast (10.0.2.255).
+    let (server, port) = host_socket();
+    let mut n = net();
+    let mut buf = [0u8; 64];
+    for (guest_port, bcast) in [
+        (5100, Ipv4Addr::BROADCAST),
+        (5101, Ipv4Addr::new(10, 0, 2, 255)),
+    ] {
+        n.send(&udp((GUEST_IP, guest_port), (bcast, port), b"anyone?"))
+            .unwrap();
+        let (len, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"anyone?", "to {bcast}");
+        server.send_to(b"me", from).unwrap();
+        let (src, sp, dp, p) = guest_datagram(&mut n).expect("reply");
+        assert_eq!((src, sp, dp, &p[..]), (GW, port, guest_port, &b"me"[..]));
+    }
+    assert_eq!(n.stats(), Default::default());
+}
+
+#[test]
+fn without_dns_upstream_the_hosts_resolvers_are_used() {
+    // A typed config (or -netdev user without dns-upstream=) leaves the list empty: the
+    // network then follows /etc/resolv.conf, 127.0.0.1:53 when it names none.
+    assert!(UserConfig::default().dns_resolvers.is_empty());
+    let n = net();
+    let list = &n.config().dns_resolvers;
+    assert!(!list.is_empty());
+    assert_eq!(list, &vm_nic_backends::user::system_resolvers());
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the guest initramfs (busybox, ethtool and its libraries, the NIC modules, /init)
 # from the ingredients fetch.sh cached. Prints the path of the gzipped cpio archive.
-# Rebuilds only when an input is newer than the archive.
+# Builds only when no archive for exactly these inputs exists yet.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -10,10 +10,14 @@ cache="${VMNIC_GUEST_CACHE:-$root/.cache/guest}"
 exec 9>"$cache/.build.lock"
 flock 9
 
-out="$cache/initramfs.cpio.gz"
-if [ -f "$out" ] && [ "$out" -nt "$here/init.sh" ] && [ "$out" -nt "$here/udhcpc.script" ] \
-    && [ "$out" -nt "$here/build-initramfs.sh" ] && [ "$out" -nt "$cache/ingredients.ok" ] \
-    && ! find "$here" -name 'steps-*.sh' -newer "$out" | grep -q .; then
+# The archive is named by a hash of everything that goes into it, so checkouts with
+# different guest scripts can share one cache (and run concurrently) without one using
+# the other's /init.
+key="$(cat "$here/init.sh" "$here/udhcpc.script" "$here/build-initramfs.sh" \
+        "$here"/steps-*.sh "$cache/ingredients.ok" "$cache/kernel-version" 2>/dev/null |
+       sha256sum | cut -c1-16)"
+out="$cache/initramfs-$key.cpio.gz"
+if [ -f "$out" ]; then
     echo "$out"
     exit 0
 fi
@@ -21,7 +25,7 @@ fi
 kver="$(cat "$cache/kernel-version")"
 mods="$cache/kernel/lib/modules/$kver/kernel/drivers/net"
 user="$cache/userland"
-tree="$cache/initramfs.d"
+tree="$cache/initramfs-$key.d"
 rm -rf "$tree"
 mkdir -p "$tree"/{bin,sbin,proc,sys,dev,tmp,lib/modules,lib64,lib/x86_64-linux-gnu}
 
@@ -52,4 +56,6 @@ LD_LIBRARY_PATH="$libdir" ldd "$user/sbin/ethtool" | awk '/=>/ {print $3} !/=>/ 
 (cd "$tree" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
 mv "$out.tmp" "$out"
 rm -rf "$tree"
+# Keep the eight newest archives.
+ls -t "$cache"/initramfs-*.cpio.gz | tail -n +9 | xargs -r rm -f
 echo "$out"

@@ -14,6 +14,8 @@
 # polls the NIC's interrupt handler on every timer tick.
 # Both processes are ended by PID; a guest still running after the timeout is killed and
 # reported as `VMNIC-RESULT host_timeout=1`. Exit status 0 when the guest reached its end.
+# $VMNIC_GUEST_CACHE: the ingredients cache (default .cache/guest); $VMNIC_GUEST_INITRD:
+# boot this archive instead of the one build-initramfs.sh makes (benchmarks).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -41,7 +43,8 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "run.sh: give the NIC as -- -device ... -netdev ..." >&2; exit 2; }
 
-initrd="$("$here/build-initramfs.sh")"
+# VMNIC_GUEST_INITRD: a ready archive to boot instead of the harness's own (benchmarks).
+initrd="${VMNIC_GUEST_INITRD:-$("$here/build-initramfs.sh")}"
 kernel="$cache/vmlinuz"
 tmp="$(mktemp -d)"
 console="${log:-$tmp/console.log}"

@@ -45,11 +45,15 @@ fi
 echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
 echo 0 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
 
+# Guest-side bounds below are generous on purpose: under QEMU's -icount sleep=off guest
+# seconds race ahead of host time whenever the guest waits for the host (a 1 s host-side
+# retransmission timer can be a minute of guest time); the host-side limit is the real one.
+
 # hostfwd: a one-shot server the host reaches through hostfwd; it sends a greeting and
 # records what the host sends. Started first: the host keeps trying until it answers.
 if [ "$fwd_port" != 0 ]; then
     echo "guest-greeting-$(cat /sys/class/net/eth0/address)" >/tmp/greet
-    (timeout 120 nc -l -p "$fwd_port" </tmp/greet >/tmp/fromhost 2>/tmp/fwd.err; touch /tmp/fwd.done) &
+    (timeout 900 nc -l -p "$fwd_port" </tmp/greet >/tmp/fromhost 2>/tmp/fwd.err; touch /tmp/fwd.done) &
 fi
 
 ping_rx() { # ping_rx ARGS...: packets received
@@ -96,14 +100,14 @@ result "ipv6_addr=${addr6:-none}"
 result "ping6_rx=$(ping_rx -6 -c 3 -W 2 fec0::2)"
 if [ "$http6_port" != 0 ]; then
     # TCP over IPv6: the virtual host fec0::2 is the host's ::1.
-    sha6=$(timeout 60 wget -q -O - "http://[fec0::2]:$http6_port/blob" 2>/tmp/w6.err | sha256sum | cut -d' ' -f1)
+    sha6=$(timeout 900 wget -q -O - "http://[fec0::2]:$http6_port/blob" 2>/tmp/w6.err | sha256sum | cut -d' ' -f1)
     result "http6_sha=$sha6"
     sed 's/^/VMNIC-LOG /' /tmp/w6.err
 fi
 
 if [ "$fwd_port" != 0 ]; then
     i=0
-    while [ ! -f /tmp/fwd.done ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -f /tmp/fwd.done ] && [ $i -lt 9000 ]; do sleep 0.1; i=$((i + 1)); done
     result "hostfwd_rx=$(cat /tmp/fromhost 2>/dev/null | tr -d ' \n')"
 fi
 

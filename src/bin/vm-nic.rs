@@ -14,7 +14,7 @@ use vm_nic::runner::{MonotonicClock, Runner};
 
 const RUN_USAGE: &str = "usage: vm-nic run OPTIONS...
 Builds the hubs and backends QEMU would build from OPTIONS (-net, -netdev, -object
-filter-dump; NICs need a VMM, so -net nic, -device and -nic are refused), prints
+filter-dump, -redir; NICs need a VMM, so -net nic, -device and -nic are refused), prints
 `info network`, and moves frames between them until SIGINT or SIGTERM.
   e.g. vm-nic run -net user -net socket,listen=127.0.0.1:5555
        vm-nic run -net nic,model=help";

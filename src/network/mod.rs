@@ -241,7 +241,8 @@ impl<'a, M: GuestMemory + Clone + Send + 'static> NetworkBuilder<'a, M> {
                 device,
             });
         }
-        let links = collect_links(cfg, ports, backends);
+        let mut links = collect_links(cfg, ports, backends);
+        wire_gso(&mut links);
         Ok(Network {
             cfg: cfg.clone(),
             hubs,
@@ -408,6 +409,24 @@ fn collect_links(
         }
     }
     links
+}
+
+/// Lets GSO frames cross the hubs where both ends can take them: a hub port whose
+/// backend accepts GSO frames (a tap with `vnet_hdr`) is marked so, and a backend whose
+/// port then accepts them (another port of its hub is marked) is told its peer does, so
+/// the user network may hand out 64 KiB TCP frames. NICs' ports stay unmarked: the hub
+/// cuts GSO frames for them.
+fn wire_gso(links: &mut [Link]) {
+    for l in links.iter() {
+        if let (Some(port), Some(b)) = (&l.port, &l.backend) {
+            port.set_accepts_gso(b.accepts_gso());
+        }
+    }
+    for l in links.iter_mut() {
+        if let (Some(port), Some(b)) = (&l.port, &mut l.backend) {
+            b.set_peer_accepts_gso(port.accepts_gso());
+        }
+    }
 }
 
 /// Column of the last occurrence of `key` (the one that counts).

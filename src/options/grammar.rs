@@ -92,6 +92,9 @@ pub(crate) struct Parsed {
     pub filters: Vec<RawFilter>,
     pub help: Option<String>,
     pub none: bool,
+    /// `-redir` rules, already turned into `hostfwd` parameters (columns of the
+    /// `-redir` argument), for the first user-mode network.
+    pub redirs: Vec<Param>,
 }
 
 impl Parsed {
@@ -123,7 +126,7 @@ impl Ctx<'_> {
     }
 }
 
-const OPTIONS: &str = "-net, -netdev, -device, -nic and -object";
+const OPTIONS: &str = "-net, -netdev, -device, -nic, -object and -redir";
 
 /// Parses every word of the command line.
 pub(crate) fn parse(words: &[Word], line: &str) -> Result<Parsed, OptionsError> {
@@ -143,6 +146,20 @@ pub(crate) fn parse(words: &[Word], line: &str) -> Result<Parsed, OptionsError> 
         };
         if !text.starts_with('-') || text == "-" {
             return Err(stray(words, i, line));
+        }
+        if name == "redir" {
+            let Some(arg) = words.get(i + 1) else {
+                return Err(ctx.err(w.start, "-redir needs an argument"));
+            };
+            let value = redir_to_hostfwd(&arg.as_string()).map_err(|m| ctx.err(arg.start, m))?;
+            out.redirs.push(Param {
+                key: "hostfwd".into(),
+                value,
+                key_col: arg.start,
+                value_col: arg.start,
+            });
+            i += 2;
+            continue;
         }
         let kind = match name {
             "net" => OptionKind::Net,
@@ -204,6 +221,35 @@ pub(crate) fn parse(words: &[Word], line: &str) -> Result<Parsed, OptionsError> 
         i += 2;
     }
     Ok(out)
+}
+
+/// QEMU's old `-redir [tcp|udp]:hostport:[guestaddr]:guestport` (removed in QEMU 3.1),
+/// as the equivalent `hostfwd=` value `PROTO::hostport-guestaddr:guestport` (the host
+/// side on every address, as `-redir` had it).
+fn redir_to_hostfwd(v: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!("-redir '{v}': {why}; expected [tcp|udp]:hostport:[guestaddr]:guestport")
+    };
+    let f: Vec<&str> = v.split(':').collect();
+    let (proto, rest) = match f.as_slice() {
+        [p @ ("tcp" | "udp"), rest @ ..] => (*p, rest),
+        rest => ("tcp", rest),
+    };
+    let [hport, gaddr, gport] = rest else {
+        return Err(bad("wrong number of fields"));
+    };
+    hport
+        .parse::<u16>()
+        .map_err(|_| bad(&format!("bad host port '{hport}'")))?;
+    if !gaddr.is_empty() && gaddr.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(bad(&format!("bad guest address '{gaddr}'")));
+    }
+    gport
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad(&format!("bad guest port '{gport}'")))?;
+    Ok(format!("{proto}::{hport}-{gaddr}:{gport}"))
 }
 
 /// A word that is not an option: usually a parameter cut off by a space.

@@ -9,6 +9,8 @@
 //! - `-device MODEL,netdev=ID[,mac=][,addr=][,id=][,bus=][,model properties]`
 //! - `-nic TYPE[,model=][,mac=][,id=][,...]` and `-nic none`
 //! - `-object filter-dump,id=ID,netdev=ID,file=PATH[,maxlen=N]`
+//! - `-redir [tcp|udp]:hostport:[guestaddr]:guestport` — QEMU's old form of a `hostfwd=`
+//!   rule, added to the first user-mode network
 //!
 //! With no networking option at all the configuration is QEMU's default,
 //! `-net nic -net user`. `model=help` (or `model=?`, or `-device help`) sets
@@ -245,15 +247,32 @@ impl NetConfig {
     }
 
     fn parse_words(words: Vec<lexer::Word>, line: String) -> Result<NetConfig, OptionsError> {
-        let parsed = grammar::parse(&words, &line)?;
-        if parsed.is_empty_network() {
+        let mut parsed = grammar::parse(&words, &line)?;
+        let redirs = std::mem::take(&mut parsed.redirs);
+        let mut cfg = if parsed.is_empty_network() {
             let (dw, dl) = lexer::words_from_args(&["-net", "nic", "-net", "user"]);
             let mut cfg = resolve::resolve(grammar::parse(&dw, &dl)?, dl)?;
             cfg.defaulted = true;
             cfg.help = parsed.help;
-            return Ok(cfg);
+            cfg
+        } else {
+            resolve::resolve(parsed, line.clone())?
+        };
+        // QEMU applied `-redir` to the first user-mode network it created.
+        if let Some(first) = redirs.first() {
+            let Some(user) = cfg.netdevs.iter_mut().find(|n| n.kind == "user") else {
+                return Err(OptionsError {
+                    option: "-redir".into(),
+                    column: clamp(first.key_col, &line),
+                    message: "-redir needs a user-mode network: add -netdev user,id=ID or \
+                              -net user"
+                        .into(),
+                    line,
+                });
+            };
+            user.opts.extend(redirs);
         }
-        resolve::resolve(parsed, line)
+        Ok(cfg)
     }
 
     /// An error located at `column` of this configuration's line; used by the network

@@ -6,7 +6,9 @@
 //!   descriptor inherited, `no` disables; see [`script`]).
 //! - `vnet_hdr=on|off` (default: on when the kernel supports it): every frame carries the
 //!   10-byte virtio-net header, so [`NetBackend::send_gso`] can hand checksum and
-//!   segmentation work to the host kernel instead of the device model doing it.
+//!   segmentation work to the host kernel instead of the device model doing it, and the
+//!   tap [accepts GSO frames](NetBackend::accepts_gso) from a peer backend: one write
+//!   carries a TCP segment of up to 64 KiB (the user network's host→guest data).
 //! - `queues=N` opens N descriptors with `IFF_MULTI_QUEUE`; frames are sent on queue 0 and
 //!   received from every queue (the kernel spreads flows over them), behind one pollable
 //!   descriptor.
@@ -364,6 +366,10 @@ impl NetBackend for TapBackend {
     }
 
     fn has_vnet_hdr(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    fn accepts_gso(&self) -> bool {
         self.vnet_hdr
     }
 

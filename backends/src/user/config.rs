@@ -66,7 +66,8 @@ pub struct HostFwd {
 pub struct Limits {
     /// Maximum concurrent TCP and UDP flows together.
     pub max_flows: usize,
-    /// Bytes buffered per TCP flow and direction; the window advertised to the guest never
+    /// Bytes buffered per TCP flow and direction (towards the host, the in-order buffer
+    /// and the out-of-order queue together); the window advertised to the guest never
     /// exceeds what is free here.
     pub tcp_buffer: usize,
     /// A UDP flow with no traffic for this long is closed (libslirp: 240 s).
@@ -175,8 +176,10 @@ pub struct UserConfig {
     pub smb: Option<PathBuf>,
     /// The SMB server's virtual address (`smbserver=`, default the network's .4).
     pub smb_server: Ipv4Addr,
-    /// Where DNS queries to `dns` are forwarded (default: the nameservers of
-    /// /etc/resolv.conf, 127.0.0.1:53 when it has none). Not a QEMU option.
+    /// Where DNS queries to `dns` are forwarded (`dns-upstream=`, not a QEMU option).
+    /// Empty (the default) means the nameservers of /etc/resolv.conf, 127.0.0.1:53 when
+    /// it has none, re-read when the file changes (checked at most once a second, as
+    /// libslirp does); [`super::UserNet::config`] shows the list in force.
     pub dns_resolvers: Vec<SocketAddr>,
     /// Resource bounds. Not a QEMU option.
     pub limits: Limits,
@@ -199,7 +202,13 @@ pub(crate) fn prefix_mask(prefix: u8) -> u32 {
 /// libslirp's address for a forward given without one (guestfwd, smbserver): the network
 /// address with host part 0.0.2.4 as far as the mask allows (10.0.2.4 in 10.0.2.0/24).
 fn default_forward_server(net: Ipv4Addr, prefix: u8) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net) | (0x0000_0204 & !prefix_mask(prefix)))
+    with_low_bits(net, prefix, 0x0204)
+}
+
+/// `net` with the host part `low` as far as the mask allows: QEMU's way of placing the
+/// host (0.0.2.2), DNS (.3), DHCP start (.15) and forward server (.4) in any network.
+fn with_low_bits(net: Ipv4Addr, prefix: u8, low: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net) | (low & !prefix_mask(prefix)))
 }
 
 fn with_host(net: Ipv4Addr, host: u32) -> Ipv4Addr {
@@ -286,7 +295,8 @@ impl UserConfig {
     pub(crate) fn dest(&self, a: IpAddr) -> Dest {
         match a {
             IpAddr::V4(a) if a == self.host => Dest::Host,
-            IpAddr::V4(a) if a == self.dns => Dest::Dns,
+            // A `dns=` outside the network is a real server the guest reaches by NAT.
+            IpAddr::V4(a) if a == self.dns && self.in_net(a) => Dest::Dns,
             IpAddr::V4(a)
                 if self.in_net(a) || a.is_broadcast() || a.is_multicast() || a.is_unspecified() =>
             {
@@ -327,17 +337,44 @@ impl UserConfig {
             return Err(OptError::whole("ipv4 and ipv6 cannot both be off"));
         }
         if self.prefix_len == 0 || self.prefix_len > 30 {
-            return Err(OptError::at("net", "prefix length must be 1..30"));
+            return Err(OptError::at(
+                "net",
+                format!(
+                    "prefix length {} is not supported (1..30 leave room for the host, DNS \
+                     and DHCP addresses)",
+                    self.prefix_len
+                ),
+            ));
         }
         if u32::from(self.net) & !prefix_mask(self.prefix_len) != 0 {
             return Err(OptError::at("net", "host bits set in the network address"));
         }
         let special = |a: Ipv4Addr| a == self.net || a == self.broadcast();
+        // QEMU lets the DNS address lie outside the network unless restrict=on: the
+        // guest is then told that address and its queries are NAT'ed to it.
+        let dns_outside = !self.restrict && !self.in_net(self.dns);
+        if dns_outside
+            && (self.dns.is_unspecified() || self.dns.is_broadcast() || self.dns.is_multicast())
+        {
+            return Err(OptError::at(
+                "dns",
+                format!("{} is not a unicast address", self.dns),
+            ));
+        }
+        if self.dns == self.host {
+            return Err(OptError::at(
+                "dns",
+                "the DNS address must differ from the host address",
+            ));
+        }
         for (key, a) in [
             ("host", self.host),
             ("dns", self.dns),
             ("dhcpstart", self.dhcp_start),
         ] {
+            if key == "dns" && dns_outside {
+                continue;
+            }
             if !self.in_net(a) || special(a) {
                 return Err(OptError::at(
                     key,
@@ -375,6 +412,50 @@ impl UserConfig {
         if self.ipv6_prefix_len > 126 {
             return Err(OptError::at("ipv6-prefixlen", "must be 0..126"));
         }
+        if !self.in_net6(self.ipv6_host) {
+            return Err(OptError::at(
+                "ipv6-host",
+                format!(
+                    "{} is not inside {}/{}",
+                    self.ipv6_host, self.ipv6_prefix, self.ipv6_prefix_len
+                ),
+            ));
+        }
+        if self.restrict && !self.in_net6(self.ipv6_dns) {
+            return Err(OptError::at(
+                "ipv6-dns",
+                format!(
+                    "{} is not inside {}/{} (required with restrict=on)",
+                    self.ipv6_dns, self.ipv6_prefix, self.ipv6_prefix_len
+                ),
+            ));
+        }
+        // QEMU's bounds on the DHCP strings; the boot file must fit BOOTP's 128-byte
+        // `file` field with its NUL (libslirp aborts on a longer one).
+        for (key, v, max) in [
+            ("hostname", &self.hostname, 255),
+            ("domainname", &self.domainname, 255),
+            ("tftp-server-name", &self.tftp_server_name, 255),
+            ("bootfile", &self.bootfile, 127),
+        ] {
+            match v {
+                Some(v) if v.len() > max => {
+                    return Err(OptError::at(
+                        key,
+                        format!("{} bytes; at most {max} fit", v.len()),
+                    ))
+                }
+                Some(v) if v.is_empty() && key == "domainname" => {
+                    return Err(OptError::at(key, "must not be empty"))
+                }
+                _ => {}
+            }
+        }
+        for d in &self.dnssearch {
+            super::dhcp::check_domain(d)
+                .map_err(|e| OptError::at("dnssearch", format!("'{d}': {e}")))?;
+        }
+        super::dhcp::check_reply_fits(self).map_err(|e| OptError::at("dnssearch", e))?;
         for f in &self.hostfwd {
             let (v6, on) = (
                 f.guest.is_ipv6(),
@@ -402,35 +483,59 @@ impl UserConfig {
     pub fn from_opts(o: &[(String, String)]) -> Result<UserConfig, OptError> {
         opts::check_keys("user", o, KEYS)?;
         let mut c = UserConfig::default();
-        if let Some(v) = opts::get(o, "ipv4") {
-            c.ipv4 = opts::parse_bool("ipv4", v)?;
-        }
-        if let Some(v) = opts::get(o, "ipv6") {
-            c.ipv6 = opts::parse_bool("ipv6", v)?;
-        }
+        let v4 = opts::get(o, "ipv4")
+            .map(|v| opts::parse_bool("ipv4", v))
+            .transpose()?;
+        let v6 = opts::get(o, "ipv6")
+            .map(|v| opts::parse_bool("ipv6", v))
+            .transpose()?;
+        // QEMU: naming one family `on` without the other turns the other off
+        // ("ipv6=on" alone is an IPv6-only network); both absent means both on.
+        c.ipv4 = v4.unwrap_or(v6 != Some(true));
+        c.ipv6 = v6.unwrap_or(v4 != Some(true));
         if let Some(v) = opts::get(o, "restrict") {
             c.restrict = opts::parse_bool("restrict", v)?;
         }
-        let net_key = if opts::get(o, "net").is_some() {
-            Some("net")
-        } else if opts::get(o, "ip").is_some() {
-            Some("ip")
-        } else {
-            None
+        // QEMU refuses addresses for a family it was told to leave off.
+        let off_keys: &[(&str, bool)] = &[
+            ("net", c.ipv4),
+            ("ip", c.ipv4),
+            ("host", c.ipv4),
+            ("dns", c.ipv4),
+            ("ipv6-net", c.ipv6),
+            ("ipv6-prefix", c.ipv6),
+            ("ipv6-host", c.ipv6),
+            ("ipv6-dns", c.ipv6),
+        ];
+        for (key, on) in off_keys {
+            if !on && opts::get(o, key).is_some() {
+                let fam = if key.starts_with("ipv6") {
+                    "ipv6"
+                } else {
+                    "ipv4"
+                };
+                return Err(OptError::at(
+                    key,
+                    format!("{key}= given but {fam} is off (ipv4=/ipv6= name the families served)"),
+                ));
+            }
+        }
+        // `ip=ADDR` is QEMU's legacy spelling of `net=ADDR/24`; `net=` wins.
+        let net = match (opts::get(o, "net"), opts::get(o, "ip")) {
+            (Some(v), _) => Some(("net", v.to_string())),
+            (None, Some(v)) if !v.contains('/') => Some(("ip", format!("{v}/24"))),
+            (None, Some(v)) => Some(("ip", v.to_string())),
+            (None, None) => None,
         };
-        if let Some(key) = net_key {
-            let (net, prefix) = parse_net(key, opts::get(o, key).unwrap_or_default())?;
+        if let Some((key, v)) = net {
+            let (net, prefix) = parse_net(key, &v)?;
             c.prefix_len = prefix;
             c.net = Ipv4Addr::from(u32::from(net) & prefix_mask(prefix));
-            // QEMU: an address with host bits given as net= also names the host.
-            let host_bits = u32::from(net) & !prefix_mask(prefix);
-            c.host = if host_bits != 0 {
-                net
-            } else {
-                with_host(c.net, 2)
-            };
-            c.dns = with_host(c.net, 3);
-            c.dhcp_start = with_host(c.net, 15);
+            // QEMU ORs 0.0.2.2 / .3 / .15 into the network as far as the mask allows
+            // (10.9.2.2 in 10.9.0.0/16); host bits given in net= are dropped.
+            c.host = with_low_bits(c.net, prefix, 0x0202);
+            c.dns = with_low_bits(c.net, prefix, 0x0203);
+            c.dhcp_start = with_low_bits(c.net, prefix, 0x020f);
         }
         for (key, slot) in [
             ("host", &mut c.host),
@@ -503,8 +608,18 @@ fn parse_v6_opts(o: &[(String, String)], c: &mut UserConfig) -> Result<(), OptEr
             .parse()
             .map_err(|_| OptError::at("ipv6-prefixlen", format!("'{v}' is not a number")))?;
     }
-    c.ipv6_host = v6_with_host(c.ipv6_prefix, 2);
-    c.ipv6_dns = v6_with_host(c.ipv6_prefix, 3);
+    // QEMU takes a prefix length of 0 as "not given": 64.
+    if c.ipv6_prefix_len == 0 {
+        c.ipv6_prefix_len = 64;
+    }
+    // QEMU ORs ::2 and ::3 into the prefix as given (host bits included).
+    let or_last = |a: Ipv6Addr, b: u8| {
+        let mut o = a.octets();
+        o[15] |= b;
+        Ipv6Addr::from(o)
+    };
+    c.ipv6_host = or_last(c.ipv6_prefix, 2);
+    c.ipv6_dns = or_last(c.ipv6_prefix, 3);
     for (key, slot) in [
         ("ipv6-host", &mut c.ipv6_host),
         ("ipv6-dns", &mut c.ipv6_dns),
@@ -523,7 +638,9 @@ fn parse_v4(key: &str, v: &str) -> Result<Ipv4Addr, OptError> {
         .map_err(|_| OptError::at(key, format!("'{v}' is not an IPv4 address")))
 }
 
-/// `addr[/prefix|/mask]`, as QEMU's `net=`.
+/// `addr[/prefix|/mask]`, as QEMU's `net=`: without a mask QEMU takes the address's
+/// classful one (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, ...), so `net=10.0.2.0` is
+/// 10.0.0.0/8 and `net=192.168.76.0` 192.168.0.0/16; a prefix length is 4..32.
 fn parse_net(key: &str, v: &str) -> Result<(Ipv4Addr, u8), OptError> {
     let (a, m) = match v.split_once('/') {
         Some((a, m)) => (a, Some(m)),
@@ -531,7 +648,7 @@ fn parse_net(key: &str, v: &str) -> Result<(Ipv4Addr, u8), OptError> {
     };
     let addr = parse_v4(key, a)?;
     let prefix = match m {
-        None => 24,
+        None => classful_prefix(addr),
         Some(m) if m.contains('.') => {
             let mask = u32::from(parse_v4(key, m)?);
             let len = mask.leading_ones();
@@ -546,10 +663,33 @@ fn parse_net(key: &str, v: &str) -> Result<(Ipv4Addr, u8), OptError> {
         Some(m) => m
             .parse::<u8>()
             .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| OptError::at(key, format!("'{m}' is not a prefix length")))?,
+            .filter(|l| (4..=32).contains(l))
+            .ok_or_else(|| {
+                OptError::at(
+                    key,
+                    format!("'{m}' is not a prefix length (must be in range 4-32)"),
+                )
+            })?,
     };
     Ok((addr, prefix))
+}
+
+/// The netmask QEMU gives a `net=` address written without one.
+fn classful_prefix(a: Ipv4Addr) -> u8 {
+    let a = u32::from(a);
+    if a & 0x8000_0000 == 0 {
+        8
+    } else if a & 0xfff0_0000 == 0xac10_0000 {
+        12
+    } else if a & 0xc000_0000 == 0x8000_0000 || a & 0xffff_0000 == 0xc0a8_0000 {
+        16
+    } else if a & 0xffff_0000 == 0xc612_0000 {
+        15
+    } else if a & 0xe000_0000 == 0xe000_0000 {
+        24
+    } else {
+        28
+    }
 }
 
 /// Splits `s` at the colons outside brackets; `None` when the brackets do not pair up.
@@ -691,7 +831,9 @@ mod tests {
         assert_eq!(c.dhcp_start, Ipv4Addr::new(192, 168, 76, 15));
         let c = UserConfig::from_opts(&o(&[("net", "10.9.0.0/16"), ("restrict", "on")])).unwrap();
         assert_eq!(c.prefix_len, 16);
-        assert_eq!(c.dns, Ipv4Addr::new(10, 9, 0, 3));
+        // QEMU ORs 0.0.2.3 into the network as far as the mask allows.
+        assert_eq!(c.dns, Ipv4Addr::new(10, 9, 2, 3));
+        assert_eq!(c.host, Ipv4Addr::new(10, 9, 2, 2));
         assert_eq!(c.info(), "net=10.9.0.0,restrict=on");
         let e = UserConfig::from_opts(&o(&[("host", "10.0.3.2")])).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("host"));
@@ -702,6 +844,125 @@ mod tests {
         assert_eq!(c.guestfwd.len(), 1);
         let e = UserConfig::from_opts(&o(&[("guestfwd", "tcp:10.0.2.2:80-cmd:cat")])).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("guestfwd"));
+    }
+
+    #[test]
+    fn net_without_mask_is_classful_like_qemu() {
+        for (net, want, prefix, host) in [
+            ("10.0.2.0", "10.0.0.0", 8, "10.0.2.2"),
+            ("172.20.5.0", "172.16.0.0", 12, "172.16.2.2"),
+            ("192.168.76.0", "192.168.0.0", 16, "192.168.2.2"),
+            ("150.1.0.0", "150.1.0.0", 16, "150.1.2.2"),
+            ("198.18.7.0", "198.18.0.0", 15, "198.18.2.2"),
+        ] {
+            let c = UserConfig::from_opts(&o(&[("net", net)])).unwrap();
+            assert_eq!(
+                (c.net, c.prefix_len, c.host),
+                (want.parse().unwrap(), prefix, host.parse().unwrap()),
+                "net={net}"
+            );
+        }
+        // Host bits in net= are dropped, not taken as the host (QEMU masks them off).
+        let c = UserConfig::from_opts(&o(&[("net", "10.0.2.77/24")])).unwrap();
+        assert_eq!(
+            (c.net, c.host),
+            (Ipv4Addr::new(10, 0, 2, 0), Ipv4Addr::new(10, 0, 2, 2))
+        );
+        // The legacy ip= is net=ADDR/24.
+        let c = UserConfig::from_opts(&o(&[("ip", "10.7.7.0")])).unwrap();
+        assert_eq!((c.prefix_len, c.dns), (24, Ipv4Addr::new(10, 7, 7, 3)));
+        for bad in ["10.0.2.0/3", "10.0.2.0/33", "10.0.2.0/x"] {
+            let e = UserConfig::from_opts(&o(&[("net", bad)])).unwrap_err();
+            assert!(e.to_string().contains("4-32"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_follow_qemus_rules() {
+        let fam = |opts: &[(&str, &str)]| {
+            UserConfig::from_opts(&o(opts))
+                .map(|c| (c.ipv4, c.ipv6))
+                .map_err(|e| e.key)
+        };
+        assert_eq!(fam(&[]), Ok((true, true)));
+        // Naming one family on alone turns the other off.
+        assert_eq!(fam(&[("ipv6", "on")]), Ok((false, true)));
+        assert_eq!(fam(&[("ipv4", "on")]), Ok((true, false)));
+        assert_eq!(fam(&[("ipv4", "on"), ("ipv6", "on")]), Ok((true, true)));
+        assert_eq!(fam(&[("ipv4", "off")]), Ok((false, true)));
+        assert_eq!(fam(&[("ipv6", "off")]), Ok((true, false)));
+        assert!(fam(&[("ipv4", "off"), ("ipv6", "off")]).is_err());
+        // Addresses of a family that is off are refused, naming the key.
+        for (opts, key) in [
+            (&[("ipv4", "off"), ("net", "10.1.0.0/16")][..], "net"),
+            (&[("ipv6", "on"), ("dns", "10.0.2.3")][..], "dns"),
+            (
+                &[("ipv6", "off"), ("ipv6-net", "fd00::/64")][..],
+                "ipv6-net",
+            ),
+            (&[("ipv4", "on"), ("ipv6-host", "fec0::2")][..], "ipv6-host"),
+        ] {
+            assert_eq!(fam(opts), Err(Some(key.to_string())), "{opts:?}");
+        }
+    }
+
+    #[test]
+    fn ipv6_prefix_like_qemu() {
+        let c = UserConfig::from_opts(&o(&[("ipv6-net", "fd00:1::/48")])).unwrap();
+        assert_eq!(c.ipv6_prefix_len, 48);
+        assert_eq!(c.ipv6_host, "fd00:1::2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(c.ipv6_dns, "fd00:1::3".parse::<Ipv6Addr>().unwrap());
+        // A length of 0 is QEMU's "not given": 64, not a prefix matching everything.
+        for opts in [
+            &[("ipv6-prefixlen", "0")][..],
+            &[("ipv6-net", "fd00::/0")][..],
+        ] {
+            assert_eq!(UserConfig::from_opts(&o(opts)).unwrap().ipv6_prefix_len, 64);
+        }
+        let c = UserConfig::from_opts(&o(&[("ipv6-prefix", "fd00::"), ("ipv6-prefixlen", "56")]))
+            .unwrap();
+        assert_eq!(c.ipv6_prefix_len, 56);
+        assert!(!c.v6_routable("fd00::99".parse().unwrap()));
+        assert!(c.v6_routable("2001:db8::1".parse().unwrap()));
+        let e = UserConfig::from_opts(&o(&[("ipv6-prefixlen", "127")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("ipv6-prefixlen"));
+    }
+
+    #[test]
+    fn addresses_and_strings_are_checked_like_qemu() {
+        let key = |opts: &[(&str, &str)]| UserConfig::from_opts(&o(opts)).unwrap_err().key;
+        // A DNS server outside the network is allowed (NAT'ed to it) unless restrict=on.
+        let c = UserConfig::from_opts(&o(&[("dns", "192.0.2.53")])).unwrap();
+        assert_eq!(c.dest("192.0.2.53".parse().unwrap()), Dest::Outside);
+        assert_eq!(c.dest("10.0.2.3".parse().unwrap()), Dest::Local);
+        assert_eq!(
+            key(&[("dns", "192.0.2.53"), ("restrict", "on")]).as_deref(),
+            Some("dns")
+        );
+        assert_eq!(key(&[("dns", "10.0.2.2")]).as_deref(), Some("dns"));
+        assert_eq!(key(&[("dns", "224.0.0.1")]).as_deref(), Some("dns"));
+        assert_eq!(
+            key(&[("ipv6-host", "fd00::2")]).as_deref(),
+            Some("ipv6-host")
+        );
+        assert!(UserConfig::from_opts(&o(&[("ipv6-dns", "fd00::3")])).is_ok());
+        assert_eq!(
+            key(&[("ipv6-dns", "fd00::3"), ("restrict", "on")]).as_deref(),
+            Some("ipv6-dns")
+        );
+        let long = "h".repeat(256);
+        for k in ["hostname", "domainname", "tftp-server-name"] {
+            assert_eq!(key(&[(k, &long)]).as_deref(), Some(k));
+        }
+        assert_eq!(key(&[("domainname", "")]).as_deref(), Some("domainname"));
+        assert_eq!(
+            key(&[("bootfile", &"b".repeat(128))]).as_deref(),
+            Some("bootfile")
+        );
+        assert!(UserConfig::from_opts(&o(&[("bootfile", &"b".repeat(127))])).is_ok());
+        let e = UserConfig::from_opts(&o(&[("dnssearch", "a..example")])).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dnssearch"));
+        assert!(e.to_string().contains("a..example"), "{e}");
     }
 
     #[test]

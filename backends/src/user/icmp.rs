@@ -22,6 +22,8 @@ pub(crate) enum Unreachable {
     Host,
     /// The host has no route to the network (ENETUNREACH).
     Net,
+    /// The host may not send it (an echo when neither ping nor raw sockets are allowed).
+    Prohibited,
 }
 
 /// Tells the guest at `guest` that its `proto` packet to `remote` could not be delivered,
@@ -38,12 +40,27 @@ pub(crate) fn unreachable(
     quoted: &[u8; 8],
 ) {
     let payload_len = if proto == IpProtocol::Tcp { 20 } else { 8 };
-    match (guest.ip(), remote.ip()) {
+    let addrs = (guest.ip(), remote.ip());
+    unreachable_quoting(cx, why, proto, addrs, payload_len, quoted);
+}
+
+/// [`unreachable`] for the `proto` packet from `addrs.0` (the guest) to `addrs.1`
+/// whose payload was `payload_len` bytes long, quoting `quoted` after its IP header.
+pub(crate) fn unreachable_quoting(
+    cx: &mut Ctx,
+    why: Unreachable,
+    proto: IpProtocol,
+    addrs: (IpAddr, IpAddr),
+    payload_len: usize,
+    quoted: &[u8],
+) {
+    match addrs {
         (IpAddr::V4(g), IpAddr::V4(r)) => {
             let reason = match why {
                 Unreachable::Port => Icmpv4DstUnreachable::PortUnreachable,
                 Unreachable::Host => Icmpv4DstUnreachable::HostUnreachable,
                 Unreachable::Net => Icmpv4DstUnreachable::NetUnreachable,
+                Unreachable::Prohibited => Icmpv4DstUnreachable::HostProhibited,
             };
             let header = Ipv4Repr {
                 src_addr: g,
@@ -57,7 +74,7 @@ pub(crate) fn unreachable(
             } else {
                 cx.cfg.host
             };
-            let data = &quoted[..];
+            let data = quoted;
             let icmp = Icmpv4Repr::DstUnreachable {
                 reason,
                 header,
@@ -66,11 +83,13 @@ pub(crate) fn unreachable(
             cx.out.icmp4(from, g, &icmp);
         }
         (IpAddr::V6(g), IpAddr::V6(r)) => {
-            // RFC 4443 3.1: code 4 port, 3 address unreachable, 0 no route.
+            // RFC 4443 3.1: code 4 port, 3 address unreachable, 0 no route, 1
+            // administratively prohibited.
             let reason = match why {
                 Unreachable::Port => Icmpv6DstUnreachable::PortUnreachable,
                 Unreachable::Host => Icmpv6DstUnreachable::AddrUnreachable,
                 Unreachable::Net => Icmpv6DstUnreachable::NoRoute,
+                Unreachable::Prohibited => Icmpv6DstUnreachable::AdminProhibit,
             };
             let header = Ipv6Repr {
                 src_addr: g,
@@ -85,7 +104,7 @@ pub(crate) fn unreachable(
             } else {
                 ROUTER_LINK_LOCAL
             };
-            let data = &quoted[..];
+            let data = quoted;
             let icmp = Icmpv6Repr::DstUnreachable {
                 reason,
                 header,
@@ -131,7 +150,7 @@ pub(crate) fn input(
         Icmpv4Repr::EchoRequest { ident, seq_no, .. }
             if !cx.cfg.in_net(dst) && !dst.is_broadcast() && !dst.is_multicast() =>
         {
-            ping.echo(cx, src, dst, ident, seq_no, payload)
+            ping.echo(cx, src.into(), dst.into(), ident, seq_no, payload)
         }
         _ => Verdict::Ignored,
     }

@@ -7,6 +7,12 @@
 //! wire module; every guest frame is validated (lengths, checksums) before use, and every
 //! rejected frame is counted in [`UserStats`].
 //!
+//! When the peer takes GSO frames (a tap with `vnet_hdr=on`, told through
+//! [`NetBackend::set_peer_accepts_gso`]), TCP data towards the guest goes out in frames
+//! of up to 64 KiB handed out by [`NetBackend::recv_gso`], cut at the guest's MSS by the
+//! tap's kernel (or not at all: a receiver in the tap's namespace takes them whole);
+//! [`NetBackend::recv`] still returns only ordinary frames.
+//!
 //! All host sockets are registered in one epoll set, exposed through
 //! [`NetBackend::poll_fd`]; the event loop calls [`NetBackend::poll`] when it is readable or
 //! [`NetBackend::next_deadline`] has passed, and [`NetBackend::recv`] while
@@ -30,7 +36,7 @@ mod tftp;
 mod udp;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -42,6 +48,7 @@ use smoltcp::wire::{
 use crate::backend::{Counters, NetBackend};
 use crate::opts::OptError;
 use crate::queue::FrameQueue;
+use crate::vnet::VirtioNetHdr;
 
 pub use config::{parse_hostfwd, parse_redir, FwdProto, HostFwd, Limits, UserConfig, KEYS};
 pub use dns::{parse_resolv_conf, system_resolvers};
@@ -106,7 +113,8 @@ pub struct UserStats {
     pub ignored: u64,
     /// Frames or flows refused by policy or a resource bound.
     pub refused: u64,
-    /// IPv4 fragments received (reassembled; inconsistent ones are also `refused`).
+    /// IPv4 and IPv6 fragments received (reassembled; inconsistent ones, and those past
+    /// the reassembly bounds, are also `refused`).
     pub fragments: u64,
 }
 
@@ -124,6 +132,14 @@ pub struct Connection {
     /// The host-side peer (the listening address for a `hostfwd`; for a `guestfwd` to a
     /// command or Unix socket, or `smb=`, the forward's virtual address).
     pub host: SocketAddr,
+    /// `info usernet`'s Source column, oriented as libslirp orients it: the guest for a
+    /// flow the guest opened; the host socket's own address for a `hostfwd` listener or
+    /// a connection it accepted.
+    pub source: SocketAddr,
+    /// `info usernet`'s Dest. column: for a flow the guest opened, the address the guest
+    /// sent to (`10.0.2.2:80` for the host's loopback, not `127.0.0.1:80`); for a
+    /// `hostfwd` listener or a connection it accepted, the guest.
+    pub dest: SocketAddr,
     /// Bytes from the guest not yet written to the host.
     pub recv_q: usize,
     /// Bytes from the host not yet acknowledged by the guest.
@@ -153,23 +169,37 @@ pub struct UserNet {
     /// When the next unsolicited router advertisement is due (IPv6 on).
     ra_next: Option<Instant>,
     ra_seed: u64,
+    /// The host's resolv.conf, followed when `dns_resolvers` was not given.
+    resolv: Option<dns::ResolvConf>,
 }
 
 /// Opens `-netdev user` from QEMU-style options (see [`KEYS`]).
 pub fn open(opts: &[(String, String)]) -> Result<Box<dyn NetBackend>, OptError> {
     let cfg = UserConfig::from_opts(opts)?;
     Ok(Box::new(UserNet::new(cfg).map_err(|e| {
-        OptError::whole(format!("cannot start the user network: {e}"))
+        // The start-up errors name their option first (`tftp=DIR: ...`, `smb=: ...`,
+        // `hostfwd ADDR: ...`): point at that key.
+        let msg = e.to_string();
+        let key = msg.split(['=', ' ']).next().unwrap_or_default();
+        let msg = format!("cannot start the user network: {msg}");
+        if ["tftp", "smb", "hostfwd"].contains(&key) && opts.iter().any(|(k, _)| k == key) {
+            OptError::at(key, msg)
+        } else {
+            OptError::whole(msg)
+        }
     })?))
 }
 
 impl UserNet {
-    /// Starts the user network: validates `cfg`, creates the epoll set, binds the
-    /// `hostfwd` listeners and prepares the `smb` share (failing with
+    /// Starts the user network: validates `cfg`, checks the `tftp` directory, creates the
+    /// epoll set, binds the `hostfwd` listeners and prepares the `smb` share (failing with
     /// "smb=: smbd not found; install samba" when Samba is missing).
     pub fn new(cfg: UserConfig) -> io::Result<UserNet> {
         cfg.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if let Some(root) = &cfg.tftp {
+            tftp::check_root(root)?;
+        }
         let smb = cfg.smb.as_deref().map(smb::SmbServer::start).transpose()?;
         let mut forwards = cfg.guestfwd.clone();
         if let Some(s) = &smb {
@@ -184,6 +214,12 @@ impl UserNet {
             ^ (u64::from(std::process::id()) << 32)
             | 1;
         let ra_next = cfg.ipv6.then(|| ipv6::next_ra(now, &mut ra_seed));
+        let mut cfg = cfg;
+        let resolv = cfg.dns_resolvers.is_empty().then(|| {
+            let mut r = dns::ResolvConf::new(dns::RESOLV_CONF);
+            cfg.dns_resolvers = r.refresh(now).unwrap_or_default();
+            r
+        });
         let mut n = UserNet {
             out: Output::new(queue, cfg.host),
             dhcp: DhcpServer::new(&cfg),
@@ -199,6 +235,7 @@ impl UserNet {
             _smb: smb,
             ra_next,
             ra_seed,
+            resolv,
             cfg,
         };
         for fwd in n.cfg.hostfwd.clone() {
@@ -246,13 +283,18 @@ impl UserNet {
                 FwdProto::Udp => "UDP",
             };
             let head = format!("{proto}[{}]", c.state);
+            // libslirp prints an unspecified source (a listener on every address) as `*`.
+            let src = if c.source.ip().is_unspecified() {
+                "*".to_string()
+            } else {
+                c.source.ip().to_string()
+            };
             s.push_str(&format!(
-                "  {head:<18} {:>3} {:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
+                "  {head:<18} {:>3} {src:>15} {:>5} {:>15} {:>5} {:>5} {:>5}\n",
                 "-",
-                c.host.ip(),
-                c.host.port(),
-                c.guest.ip(),
-                c.guest.port(),
+                c.source.port(),
+                c.dest.ip(),
+                c.dest.port(),
                 c.recv_q,
                 c.send_q
             ));
@@ -289,6 +331,9 @@ impl UserNet {
 
     /// Handles one frame from the guest.
     fn input(&mut self, frame: &[u8], now: Instant) -> Verdict {
+        if let Some(list) = self.resolv.as_mut().and_then(|r| r.refresh(now)) {
+            self.cfg.dns_resolvers = list;
+        }
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             log::debug!(
                 "user: frame of {} bytes too short for Ethernet",
@@ -324,7 +369,7 @@ impl UserNet {
         let data = if pkt.more_frags() || pkt.frag_offset() != 0 {
             self.stats.fragments += 1;
             match self.reasm.add(&pkt, now) {
-                frag::Outcome::Complete(v) => {
+                frag::Outcome::Complete(_, v) => {
                     whole = v;
                     &whole[..]
                 }
@@ -373,8 +418,30 @@ impl UserNet {
             log::debug!("user: IPv6 from {src}, outside the virtual network, dropped");
             return Verdict::Ignored;
         }
+        let whole;
+        let ip = match ip.fragment {
+            None => ip,
+            Some(frag) => {
+                self.stats.fragments += 1;
+                let (nh, addrs) = (u8::from(ip.proto), (src, dst));
+                match self.reasm.add6(addrs, frag, nh, ip.data, now) {
+                    frag::Outcome::Complete(nh, v) => {
+                        whole = v;
+                        match ipv6::reassembled(&ip, nh, &whole) {
+                            Ok(p) => p,
+                            Err(v) => return v,
+                        }
+                    }
+                    frag::Outcome::Pending => return Verdict::Handled,
+                    frag::Outcome::Dropped => return Verdict::Refused,
+                }
+            }
+        };
         match ip.proto {
-            IpProtocol::Icmpv6 => ipv6::icmp6(&self.cfg, &mut self.out, src_mac, &ip),
+            IpProtocol::Icmpv6 => {
+                let (mut cx, nat) = self.split(now);
+                ipv6::icmp6(&mut cx, &mut nat.ping, src_mac, &ip)
+            }
             IpProtocol::Udp => self.udp6_input(src_mac, src, dst, ip.data, now),
             IpProtocol::Tcp => {
                 let (mut cx, nat) = self.split(now);
@@ -413,6 +480,9 @@ impl UserNet {
             SocketAddr::new(dst.into(), udp.dst_port()),
         );
         let (mut cx, nat) = self.split(now);
+        if dst.port() == tftp::PORT && dst.ip() == IpAddr::V6(cx.cfg.ipv6_host) {
+            return nat.tftp.input(&mut cx, dst.ip(), src, udp.payload());
+        }
         nat.udp.input(&mut cx, src, dst, udp.payload())
     }
 
@@ -446,19 +516,38 @@ impl UserNet {
                 .dhcp
                 .input(&self.cfg, &mut self.out, udp.payload(), now);
         }
-        if dst.is_broadcast() {
-            return Verdict::Ignored;
-        }
         let (src, dst) = (
             SocketAddrV4::new(src, udp.src_port()),
             SocketAddrV4::new(dst, udp.dst_port()),
         );
         let (mut cx, nat) = self.split(now);
         if dst.port() == tftp::PORT && *dst.ip() == cx.cfg.host {
-            return nat.tftp.input(&mut cx, src, udp.payload());
+            let server = cx.cfg.host.into();
+            return nat.tftp.input(&mut cx, server, src.into(), udp.payload());
         }
         nat.udp
             .input(&mut cx, src.into(), dst.into(), udp.payload())
+    }
+}
+
+impl UserNet {
+    /// The next frame for the guest after owed ACKs went out; whole with its header when
+    /// `gso` (a GSO frame), else always an ordinary frame.
+    fn take(&mut self, buf: &mut [u8], gso: bool) -> Option<(VirtioNetHdr, usize)> {
+        if self.nat.tcp.has_output() {
+            let (mut cx, nat) = self.split(Instant::now());
+            nat.tcp.flush_all(&mut cx);
+        }
+        let got = if gso {
+            self.out.queue.pop_gso_into(buf)
+        } else {
+            let n = self.out.queue.pop_into(buf);
+            n.map(|n| (VirtioNetHdr::default(), n))
+        };
+        if let Some((_, n)) = got {
+            self.counters.count_received(n);
+        }
+        got
     }
 }
 
@@ -487,15 +576,15 @@ impl NetBackend for UserNet {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if self.nat.tcp.has_output() {
-            let (mut cx, nat) = self.split(Instant::now());
-            nat.tcp.flush_all(&mut cx);
-        }
-        let got = self.out.queue.pop_into(buf);
-        if let Some(n) = got {
-            self.counters.count_received(n);
-        }
-        Ok(got)
+        Ok(self.take(buf, false).map(|(_, n)| n))
+    }
+
+    fn recv_gso(&mut self, buf: &mut [u8]) -> io::Result<Option<(VirtioNetHdr, usize)>> {
+        Ok(self.take(buf, true))
+    }
+
+    fn set_peer_accepts_gso(&mut self, on: bool) {
+        self.out.gso = on;
     }
 
     fn poll_fd(&self) -> Option<RawFd> {

@@ -4,15 +4,17 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::phy::{Checksum, ChecksumCapabilities};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol,
-    Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NdiscRepr, TcpPacket, TcpRepr, UdpPacket, UdpRepr,
+    Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NdiscRepr, TcpControl, TcpPacket, TcpRepr,
+    TcpSeqNumber, UdpPacket, UdpRepr,
 };
 
 use super::ipv6::ROUTER_LINK_LOCAL;
 
+use crate::gso;
 use crate::queue::FrameQueue;
 
 const ETH_HDR: usize = 14;
@@ -28,6 +30,11 @@ const ARP_CACHE: usize = 64;
 const HELD_FRAMES: usize = 32;
 /// TTL / hop limit of packets the virtual hosts originate.
 pub(crate) const TTL: u8 = 64;
+/// The largest IP packet (IPv4 total length, IPv6 header + payload length).
+const IP_MAX: usize = 65535;
+/// The most TCP payload one GSO frame carries, whatever the family (IP_MAX less an IPv6
+/// header and a TCP header).
+pub(crate) const GSO_MAX_PAYLOAD: usize = IP_MAX - IPV6_HDR - 20;
 
 /// The MAC address libslirp gives a virtual host: 52:55 followed by its IPv4 address.
 pub fn virtual_mac(ip: Ipv4Addr) -> EthernetAddress {
@@ -60,6 +67,9 @@ pub(crate) struct Output {
     ident6: u32,
     scratch: Vec<u8>,
     caps: ChecksumCapabilities,
+    /// The peer takes GSO frames ([`crate::NetBackend::set_peer_accepts_gso`]): TCP data
+    /// may go out as one frame of up to 64 KiB ([`Output::tcp_gso`]).
+    pub gso: bool,
 }
 
 impl Output {
@@ -78,6 +88,7 @@ impl Output {
             ident6: 0,
             scratch: Vec::new(),
             caps: ChecksumCapabilities::default(),
+            gso: false,
         }
     }
 
@@ -171,11 +182,7 @@ impl Output {
         fill: impl FnOnce(&mut [u8], &ChecksumCapabilities),
     ) {
         let caps = self.caps.clone();
-        let src_mac = if src == self.gw_ip || dst.is_broadcast() {
-            self.gw_mac
-        } else {
-            virtual_mac(src)
-        };
+        let src_mac = self.src_mac4(src, dst);
         let resolved = if dst.is_broadcast() {
             Some(EthernetAddress::BROADCAST)
         } else {
@@ -228,6 +235,16 @@ impl Output {
             pkt.fill_checksum();
             pkt.payload_mut()[..chunk.len()].copy_from_slice(chunk);
             self.finish(resolved.is_some(), dst.into());
+        }
+    }
+
+    /// The source MAC of an IPv4 packet from virtual host `src`: the gateway's for its
+    /// own packets and broadcasts, else the virtual host's own.
+    fn src_mac4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> EthernetAddress {
+        if src == self.gw_ip || dst.is_broadcast() {
+            self.gw_mac
+        } else {
+            virtual_mac(src)
         }
     }
 
@@ -375,6 +392,106 @@ impl Output {
             (IpAddr::V4(s), IpAddr::V4(d)) => self.ipv4(s, d, IpProtocol::Tcp, len, None, fill),
             (IpAddr::V6(s), IpAddr::V6(d)) => self.ipv6_routed(s, d, IpProtocol::Tcp, len, fill),
             _ => self.family_mismatch(),
+        }
+    }
+
+    /// Emits a TCP segment whose payload is longer than `mss` as one GSO frame
+    /// ([`crate::gso`]): the whole payload behind one set of headers (IP length covering
+    /// it, TCP checksum holding the pseudo-header sum), queued with the virtio-net header
+    /// that asks for it to be cut at `mss`. The frames it stands for are exactly those
+    /// [`Output::tcp`] would have sent for each `mss`-byte piece (PSH or FIN on the last
+    /// only). When the guest's MAC is not known yet (the frame would have to wait for
+    /// ARP/NDP) or the packet would not fit IP's length field, the pieces are sent as
+    /// ordinary frames instead.
+    pub fn tcp_gso(&mut self, src: IpAddr, dst: IpAddr, repr: &TcpRepr, mss: usize) {
+        let tcp_len = repr.buffer_len();
+        let (ip_hdr, ethertype, src_mac, mac) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if !d.is_broadcast() => (
+                IPV4_HDR,
+                EthernetProtocol::Ipv4,
+                self.src_mac4(s, d),
+                self.lookup(d),
+            ),
+            (IpAddr::V6(_), IpAddr::V6(d)) if !d.is_multicast() => (
+                IPV6_HDR,
+                EthernetProtocol::Ipv6,
+                self.gw_mac,
+                self.lookup6(d),
+            ),
+            _ => (0, EthernetProtocol::Unknown(0), self.gw_mac, None),
+        };
+        let (Some(dst_mac), Ok(gso_size)) = (mac, u16::try_from(mss)) else {
+            return self.tcp_split(src, dst, repr, mss);
+        };
+        if ip_hdr + tcp_len > IP_MAX || gso_size == 0 {
+            return self.tcp_split(src, dst, repr, mss);
+        }
+        let caps = self.caps.clone();
+        // The TCP checksum is left to whoever cuts the frame (the pseudo-header sum
+        // goes in its place).
+        let mut tcp_caps = self.caps.clone();
+        tcp_caps.tcp = Checksum::None;
+        let buf = self.frame_buf(ETH_HDR + ip_hdr + tcp_len);
+        let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+        EthernetRepr {
+            src_addr: src_mac,
+            dst_addr: dst_mac,
+            ethertype,
+        }
+        .emit(&mut frame);
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Ipv4Repr {
+                src_addr: s,
+                dst_addr: d,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp_len,
+                hop_limit: TTL,
+            }
+            .emit(&mut Ipv4Packet::new_unchecked(frame.payload_mut()), &caps),
+            (IpAddr::V6(s), IpAddr::V6(d)) => Ipv6Repr {
+                src_addr: s,
+                dst_addr: d,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp_len,
+                hop_limit: TTL,
+            }
+            .emit(&mut Ipv6Packet::new_unchecked(frame.payload_mut())),
+            // Two families: sent through tcp_split above.
+            _ => {}
+        }
+        let l4 = &mut frame.payload_mut()[ip_hdr..ip_hdr + tcp_len];
+        let mut tcp = TcpPacket::new_unchecked(l4);
+        repr.emit(&mut tcp, &src.into(), &dst.into(), &tcp_caps);
+        match gso::prepare_tcp(&mut self.scratch, gso_size) {
+            Ok(hdr) => {
+                self.queue.push_gso(&hdr, &self.scratch);
+            }
+            Err(e) => {
+                log::debug!("user: GSO frame not built: {e}");
+                self.queue_drop();
+            }
+        }
+    }
+
+    /// Sends `repr`'s payload as ordinary segments of at most `mss` bytes (the control
+    /// flag on the last one only).
+    fn tcp_split(&mut self, src: IpAddr, dst: IpAddr, repr: &TcpRepr, mss: usize) {
+        let mss = mss.max(1);
+        let count = repr.payload.len().div_ceil(mss).max(1);
+        for i in 0..count {
+            let off = i * mss;
+            let chunk = repr.payload.get(off..).unwrap_or(&[]);
+            let seg = TcpRepr {
+                seq_number: TcpSeqNumber(repr.seq_number.0.wrapping_add(off as i32)),
+                control: if i + 1 == count {
+                    repr.control
+                } else {
+                    TcpControl::None
+                },
+                payload: &chunk[..chunk.len().min(mss)],
+                ..*repr
+            };
+            self.tcp(src, dst, &seg);
         }
     }
 

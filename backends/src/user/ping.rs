@@ -1,30 +1,124 @@
-//! ICMP echo to destinations outside the virtual network.
+//! ICMP and ICMPv6 echo to destinations outside the virtual network.
 //!
-//! First choice is an unprivileged ping socket (`SOCK_DGRAM`/`IPPROTO_ICMP`, allowed by
-//! `net.ipv4.ping_group_range`), one per guest echo identifier and destination. When the
-//! host forbids those, a raw ICMP socket is used if the process may open one. When
-//! neither is possible the guest gets "destination host administratively prohibited"
-//! and the reason is logged once: the fallback is visible, never a silent black hole.
+//! First choice is an unprivileged ping socket (`SOCK_DGRAM` with `IPPROTO_ICMP` or
+//! `IPPROTO_ICMPV6`, allowed for both families by `net.ipv4.ping_group_range`), one per
+//! guest, echo identifier and destination. When the host forbids those, a raw socket of
+//! the family is used if the process may open one. When neither is possible the guest
+//! gets "destination administratively prohibited" and the reason is logged once per
+//! family: the fallback is visible, never a silent black hole.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use smoltcp::wire::{
-    Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
-};
+use smoltcp::wire::{Icmpv4Repr, Icmpv6Repr, IpProtocol, Ipv4Packet};
 
+use super::icmp::{unreachable_quoting, Unreachable};
 use super::{Ctx, Verdict};
 
 /// epoll token kind of a ping socket.
 pub(crate) const TOKEN_PING: u64 = 5 << 32;
-/// epoll token of the shared raw ICMP socket.
+/// epoll token kind of the raw sockets (slot 0: ICMP, 1: ICMPv6).
 pub(crate) const TOKEN_RAW: u64 = 6 << 32;
 /// A ping flow (or an outstanding raw echo) with no reply for this long is dropped.
 const PING_IDLE: Duration = Duration::from_secs(10);
-/// Outstanding echoes tracked on the raw socket.
+/// Outstanding echoes tracked on the raw sockets.
 const MAX_RAW_PENDING: usize = 256;
+/// Replies read from one socket per readiness event.
+const READS_PER_EVENT: usize = 64;
+
+/// The IP family of an echo, and what differs between ICMP and ICMPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(a: IpAddr) -> Family {
+        if a.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    /// Index into [`PingNat::modes`] and the raw socket's token slot.
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "ICMP",
+            Family::V6 => "ICMPv6",
+        }
+    }
+
+    /// The type byte of an echo reply (RFC 792, RFC 4443 4.2).
+    fn echo_reply_type(self) -> u8 {
+        match self {
+            Family::V4 => 0,
+            Family::V6 => 129,
+        }
+    }
+
+    fn protocol(self) -> IpProtocol {
+        match self {
+            Family::V4 => IpProtocol::Icmp,
+            Family::V6 => IpProtocol::Icmpv6,
+        }
+    }
+
+    /// Makes the kernel hand a raw socket only echo replies: a raw socket otherwise gets
+    /// a copy of every ICMP (or ICMPv6, neighbour discovery included) message the host
+    /// receives. Best effort: unfiltered, the replies are still picked out.
+    fn filter_echo_replies(self, raw: &UdpSocket) {
+        // Linux ICMP_FILTER (SOL_RAW): a 32-bit mask of types to drop. ICMP6_FILTER
+        // (IPPROTO_ICMPV6): 256 bits, a set bit blocks the type (RFC 3542 3.2).
+        const ICMP_FILTER: libc::c_int = 1;
+        const ICMP6_FILTER: libc::c_int = 1;
+        let reply = u32::from(self.echo_reply_type());
+        let mut v6 = [u32::MAX; 8];
+        v6[(reply >> 5) as usize] &= !(1 << (reply & 31));
+        let v4 = !(1u32 << reply.min(31));
+        let (level, opt, val, len) = match self {
+            Family::V4 => (libc::SOL_RAW, ICMP_FILTER, (&v4 as *const u32).cast(), 4),
+            Family::V6 => (libc::IPPROTO_ICMPV6, ICMP6_FILTER, v6.as_ptr().cast(), 32),
+        };
+        // SAFETY: val points at `len` readable bytes for the duration of the call.
+        let r = unsafe { libc::setsockopt(raw.as_raw_fd(), level, opt, val, len) };
+        if r != 0 {
+            log::debug!(
+                "user: raw {} filter not set: {}",
+                self.name(),
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// A non-blocking `kind` (`SOCK_DGRAM` or `SOCK_RAW`) socket of the family's ICMP.
+    fn socket(self, kind: libc::c_int) -> io::Result<UdpSocket> {
+        let (domain, proto) = match self {
+            Family::V4 => (libc::AF_INET, libc::IPPROTO_ICMP),
+            Family::V6 => (libc::AF_INET6, libc::IPPROTO_ICMPV6),
+        };
+        // SAFETY: plain socket(2); the result is checked and owned at once.
+        let fd = unsafe {
+            libc::socket(
+                domain,
+                kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                proto,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is fresh and owned by nobody else.
+        Ok(UdpSocket::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
 
 #[derive(Debug)]
 enum Mode {
@@ -37,26 +131,27 @@ enum Mode {
 
 #[derive(Debug)]
 struct Flow {
-    guest: Ipv4Addr,
+    guest: IpAddr,
     ident: u16,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     sock: UdpSocket,
     last: Instant,
 }
 
 #[derive(Debug)]
 struct RawEcho {
-    guest: Ipv4Addr,
-    dst: Ipv4Addr,
+    guest: IpAddr,
+    dst: IpAddr,
     ident: u16,
     seq: u16,
     sent: Instant,
 }
 
-/// The ICMP echo NAT.
+/// The ICMP and ICMPv6 echo NAT.
 #[derive(Debug)]
 pub(crate) struct PingNat {
-    mode: Mode,
+    /// How echoes leave the host, per [`Family::index`].
+    modes: [Mode; 2],
     flows: Vec<Option<Flow>>,
     raw_pending: Vec<RawEcho>,
 }
@@ -64,27 +159,22 @@ pub(crate) struct PingNat {
 impl Default for PingNat {
     fn default() -> Self {
         PingNat {
-            mode: Mode::Unknown,
+            modes: [Mode::Unknown, Mode::Unknown],
             flows: Vec::new(),
             raw_pending: Vec::new(),
         }
     }
 }
 
-fn icmp_socket(kind: libc::c_int) -> io::Result<UdpSocket> {
-    // SAFETY: plain socket(2); the result is checked and owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_ICMP,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+/// (identifier, sequence number, data) of an echo reply of `family` (both ICMPs lay
+/// the echo out alike), or `None` for anything else.
+fn echo_reply(family: Family, icmp: &[u8]) -> Option<(u16, u16, &[u8])> {
+    if icmp.len() < 8 || icmp[0] != family.echo_reply_type() || icmp[1] != 0 {
+        return None;
     }
-    // SAFETY: fd is fresh and owned by nobody else.
-    Ok(UdpSocket::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
+    let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
+    Some((ident, seq, &icmp[8..]))
 }
 
 impl PingNat {
@@ -92,39 +182,46 @@ impl PingNat {
         self.flows.iter().flatten().count()
     }
 
-    /// Decides once how echoes leave the host.
-    fn mode(&mut self, cx: &Ctx) -> &Mode {
-        if matches!(self.mode, Mode::Unknown) {
-            self.mode = match icmp_socket(libc::SOCK_DGRAM) {
+    /// Decides once per family how echoes leave the host.
+    fn mode(&mut self, cx: &Ctx, family: Family) -> &Mode {
+        let mode = &mut self.modes[family.index()];
+        if matches!(mode, Mode::Unknown) {
+            let name = family.name();
+            *mode = match family.socket(libc::SOCK_DGRAM) {
                 Ok(_) => Mode::Dgram,
-                Err(e) => match icmp_socket(libc::SOCK_RAW) {
+                Err(e) => match family.socket(libc::SOCK_RAW) {
                     Ok(raw) => {
-                        log::info!("user: ping sockets unavailable ({e}); using a raw ICMP socket");
-                        match cx.poller.add(raw.as_raw_fd(), TOKEN_RAW, true, false) {
+                        family.filter_echo_replies(&raw);
+                        log::info!(
+                            "user: {name} ping sockets unavailable ({e}); using a raw socket"
+                        );
+                        let token = TOKEN_RAW | family.index() as u64;
+                        match cx.poller.add(raw.as_raw_fd(), token, true, false) {
                             Ok(()) => Mode::Raw(raw),
                             Err(_) => Mode::Unavailable,
                         }
                     }
                     Err(_) => {
                         log::warn!(
-                            "user: ping sockets unavailable ({e}): guest pings to the outside \
-                             are answered 'administratively prohibited'; allow them with \
-                             sysctl net.ipv4.ping_group_range"
+                            "user: {name} ping sockets unavailable ({e}) and no raw socket: guest \
+                             pings to the outside are answered 'administratively prohibited'; \
+                             allow them with sysctl net.ipv4.ping_group_range (both families)"
                         );
                         Mode::Unavailable
                     }
                 },
             };
         }
-        &self.mode
+        mode
     }
 
-    /// A guest echo request to `dst` outside the virtual network.
+    /// A guest echo request (`icmp`, the whole ICMP or ICMPv6 message) from `guest` to
+    /// `dst` outside the virtual network, both of one family.
     pub fn echo(
         &mut self,
         cx: &mut Ctx,
-        guest: Ipv4Addr,
-        dst: Ipv4Addr,
+        guest: IpAddr,
+        dst: IpAddr,
         ident: u16,
         seq: u16,
         icmp: &[u8],
@@ -133,13 +230,21 @@ impl PingNat {
             log::debug!("user: restrict=on drops ping to {dst}");
             return Verdict::Refused;
         }
-        let target = SocketAddr::V4(SocketAddrV4::new(dst, 0));
-        match self.mode(cx) {
+        let family = Family::of(dst);
+        if Family::of(guest) != family {
+            return Verdict::Malformed;
+        }
+        // The kernel fills in the checksum (over the IPv6 pseudo-header for ICMPv6) and,
+        // on a ping socket, its own identifier.
+        let target = SocketAddr::new(dst, 0);
+        match self.mode(cx, family) {
             Mode::Dgram => {
                 let Some(id) = self.flow_for(cx, guest, ident, dst) else {
                     return Verdict::Refused;
                 };
-                let f = self.flows[id].as_mut().expect("flow_for returned it");
+                let Some(f) = self.flows[id].as_mut() else {
+                    return Verdict::Refused;
+                };
                 f.last = cx.now;
                 if let Err(e) = f.sock.send_to(icmp, target) {
                     log::debug!("user: ping to {dst} failed: {e}");
@@ -164,13 +269,13 @@ impl PingNat {
                 Verdict::Handled
             }
             Mode::Unavailable | Mode::Unknown => {
-                prohibited(cx, guest, dst, icmp);
+                prohibited(cx, family, guest, dst, icmp);
                 Verdict::Refused
             }
         }
     }
 
-    fn flow_for(&mut self, cx: &Ctx, guest: Ipv4Addr, ident: u16, dst: Ipv4Addr) -> Option<usize> {
+    fn flow_for(&mut self, cx: &Ctx, guest: IpAddr, ident: u16, dst: IpAddr) -> Option<usize> {
         if let Some(id) = self.flows.iter().position(|f| {
             f.as_ref()
                 .is_some_and(|f| (f.guest, f.ident, f.dst) == (guest, ident, dst))
@@ -181,7 +286,8 @@ impl PingNat {
             log::debug!("user: flow limit reached, ping to {dst} refused");
             return None;
         }
-        let sock = icmp_socket(libc::SOCK_DGRAM)
+        let sock = Family::of(dst)
+            .socket(libc::SOCK_DGRAM)
             .map_err(|e| log::debug!("user: ping socket failed: {e}"))
             .ok()?;
         let id = self
@@ -205,17 +311,22 @@ impl PingNat {
         Some(id)
     }
 
-    /// Replies arrived on a ping socket or the raw socket.
+    /// Replies arrived on a ping socket or a raw socket.
     pub fn event(&mut self, cx: &mut Ctx, token: u64, buf: &mut [u8]) {
-        if token == TOKEN_RAW {
-            self.raw_event(cx, buf);
+        let slot = (token & 0xffff_ffff) as usize;
+        if token & !0xffff_ffff == TOKEN_RAW {
+            let family = if slot == Family::V6.index() {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            self.raw_event(cx, family, buf);
             return;
         }
-        let slot = (token & 0xffff_ffff) as usize;
         let Some(f) = self.flows.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        for _ in 0..64 {
+        for _ in 0..READS_PER_EVENT {
             let n = match f.sock.recv_from(buf) {
                 Ok((n, _)) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -230,33 +341,39 @@ impl PingNat {
         }
     }
 
-    fn raw_event(&mut self, cx: &mut Ctx, buf: &mut [u8]) {
-        let Mode::Raw(raw) = &self.mode else {
+    fn raw_event(&mut self, cx: &mut Ctx, family: Family, buf: &mut [u8]) {
+        let Mode::Raw(raw) = &self.modes[family.index()] else {
             return;
         };
-        for _ in 0..64 {
-            let n = match raw.recv_from(buf) {
-                Ok((n, _)) => n,
+        for _ in 0..READS_PER_EVENT {
+            let (n, from) = match raw.recv_from(buf) {
+                Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => break,
             };
-            let Ok(ip) = Ipv4Packet::new_checked(&buf[..n]) else {
+            // A raw IPv4 socket hands over the IP header too, a raw IPv6 one only the
+            // ICMPv6 message (the source is the peer address).
+            let (src, icmp) = match family {
+                Family::V4 => {
+                    let Ok(ip) = Ipv4Packet::new_checked(&buf[..n]) else {
+                        continue;
+                    };
+                    // new_checked ensured header_len <= total_len <= n.
+                    let (hl, total) = (ip.header_len().into(), ip.total_len().into());
+                    (IpAddr::V4(ip.src_addr()), &buf[hl..total])
+                }
+                Family::V6 => (from.ip(), &buf[..n]),
+            };
+            let Some((ident, seq, _)) = echo_reply(family, icmp) else {
                 continue;
             };
-            let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
-                continue;
-            };
-            if icmp.msg_type() != Icmpv4Message::EchoReply {
-                continue;
-            }
-            let key = (ip.src_addr(), icmp.echo_ident(), icmp.echo_seq_no());
             if let Some(i) = self
                 .raw_pending
                 .iter()
-                .position(|e| (e.dst, e.ident, e.seq) == key)
+                .position(|e| (e.dst, e.ident, e.seq) == (src, ident, seq))
             {
                 let e = self.raw_pending.swap_remove(i);
-                reply_to_guest(cx, e.dst, e.guest, e.ident, ip.payload());
+                reply_to_guest(cx, e.dst, e.guest, e.ident, icmp);
             }
         }
     }
@@ -281,35 +398,38 @@ impl PingNat {
     }
 }
 
-/// Passes an echo reply (ICMP message bytes) on to the guest with its identifier.
-fn reply_to_guest(cx: &mut Ctx, from: Ipv4Addr, guest: Ipv4Addr, ident: u16, icmp: &[u8]) {
-    let Ok(pkt) = Icmpv4Packet::new_checked(icmp) else {
+/// Passes an echo reply (the ICMP or ICMPv6 message `icmp`) from `from` on to the guest
+/// with its identifier, the checksum computed afresh (over the IPv6 pseudo-header of
+/// the guest's addresses for ICMPv6).
+fn reply_to_guest(cx: &mut Ctx, from: IpAddr, guest: IpAddr, ident: u16, icmp: &[u8]) {
+    let Some((_, seq_no, data)) = echo_reply(Family::of(from), icmp) else {
         return;
     };
-    if pkt.msg_type() != Icmpv4Message::EchoReply {
-        return;
+    match (from, guest) {
+        (IpAddr::V4(from), IpAddr::V4(guest)) => {
+            let reply = Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            };
+            cx.out.icmp4(from, guest, &reply);
+        }
+        (IpAddr::V6(from), IpAddr::V6(guest)) => {
+            let reply = Icmpv6Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            };
+            cx.out.icmp6_routed(from, guest, &reply);
+        }
+        _ => {}
     }
-    let reply = Icmpv4Repr::EchoReply {
-        ident,
-        seq_no: pkt.echo_seq_no(),
-        data: pkt.data(),
-    };
-    cx.out.icmp4(from, guest, &reply);
 }
 
-/// Tells the guest its echo cannot leave the host.
-fn prohibited(cx: &mut Ctx, guest: Ipv4Addr, dst: Ipv4Addr, icmp: &[u8]) {
-    let header = Ipv4Repr {
-        src_addr: guest,
-        dst_addr: dst,
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp.len(),
-        hop_limit: 64,
-    };
-    let repr = Icmpv4Repr::DstUnreachable {
-        reason: Icmpv4DstUnreachable::HostProhibited,
-        header,
-        data: &icmp[..icmp.len().min(8)],
-    };
-    cx.out.icmp4(cx.cfg.host, guest, &repr);
+/// Tells the guest its echo cannot leave the host: "administratively prohibited"
+/// (ICMP code 10, ICMPv6 code 1), quoting the start of the echo.
+fn prohibited(cx: &mut Ctx, family: Family, guest: IpAddr, dst: IpAddr, icmp: &[u8]) {
+    let quoted = &icmp[..icmp.len().min(8)];
+    let (why, proto, len) = (Unreachable::Prohibited, family.protocol(), icmp.len());
+    unreachable_quoting(cx, why, proto, (guest, dst), len, quoted);
 }

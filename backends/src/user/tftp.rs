@@ -1,9 +1,10 @@
 //! The read-only TFTP server of the virtual gateway (`tftp=dir`, RFC 1350 with the
-//! blksize and tsize options of RFC 2348/2349), answering from port 69 like libslirp.
-//! Files are served only from inside the root; writes are refused.
+//! blksize and tsize options of RFC 2348/2349), answering from port 69 like libslirp,
+//! on the IPv4 gateway and on the IPv6 virtual host (`ipv6-host`). Files are served
+//! only from inside the root; writes are refused.
 
 use std::fs::File;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,9 +34,17 @@ const ERR_ACCESS: u16 = 2;
 const ERR_ILLEGAL_OP: u16 = 4;
 const ERR_UNKNOWN_TID: u16 = 5;
 
+/// The two ends of a transfer.
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    /// The virtual host the guest asked, which answers.
+    server: IpAddr,
+    guest: SocketAddr,
+}
+
 #[derive(Debug)]
 struct Session {
-    guest: SocketAddrV4,
+    peer: Peer,
     file: File,
     size: u64,
     blksize: usize,
@@ -48,6 +57,22 @@ struct Session {
 #[derive(Debug, Default)]
 pub(crate) struct TftpServer {
     sessions: Vec<Session>,
+}
+
+/// Checks at start-up that `tftp=` names a directory, so that a typo is an error naming
+/// the option rather than "File not found" for every guest request.
+pub(crate) fn check_root(root: &Path) -> std::io::Result<()> {
+    let bad = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("tftp={}: {why}", root.display()),
+        )
+    };
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad("not a directory".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
 }
 
 /// `name` resolved inside `root`, or `None` when it would leave it.
@@ -71,46 +96,47 @@ fn strings(b: &[u8]) -> Vec<&[u8]> {
 }
 
 impl TftpServer {
-    /// A datagram to port 69 of the gateway.
-    pub fn input(&mut self, cx: &mut Ctx, guest: SocketAddrV4, p: &[u8]) -> Verdict {
+    /// A datagram from `guest` to port 69 of the virtual host `server`.
+    pub fn input(&mut self, cx: &mut Ctx, server: IpAddr, guest: SocketAddr, p: &[u8]) -> Verdict {
+        let to = Peer { server, guest };
         if p.len() < 4 {
             log::debug!("user: TFTP packet of {} bytes too short", p.len());
             return Verdict::Malformed;
         }
         let op = u16::from_be_bytes([p[0], p[1]]);
         match op {
-            OP_RRQ => self.read_request(cx, guest, &p[2..]),
+            OP_RRQ => self.read_request(cx, to, &p[2..]),
             OP_WRQ => {
-                error(cx, guest, ERR_ACCESS, "Access violation");
+                error(cx, to, ERR_ACCESS, "Access violation");
                 Verdict::Refused
             }
             OP_ACK => {
                 let n = u16::from_be_bytes([p[2], p[3]]);
-                self.ack(cx, guest, n)
+                self.ack(cx, to, n)
             }
             OP_ERROR => {
-                self.sessions.retain(|s| s.guest != guest);
+                self.sessions.retain(|s| s.peer.guest != guest);
                 Verdict::Handled
             }
             _ => {
-                error(cx, guest, ERR_ILLEGAL_OP, "Illegal TFTP operation");
+                error(cx, to, ERR_ILLEGAL_OP, "Illegal TFTP operation");
                 Verdict::Ignored
             }
         }
     }
 
-    fn read_request(&mut self, cx: &mut Ctx, guest: SocketAddrV4, body: &[u8]) -> Verdict {
+    fn read_request(&mut self, cx: &mut Ctx, to: Peer, body: &[u8]) -> Verdict {
         let s = strings(body);
         if s.len() < 2 || s.len() % 2 != 0 {
             log::debug!("user: TFTP read request malformed");
             return Verdict::Malformed;
         }
         let Some(root) = cx.cfg.tftp.clone() else {
-            error(cx, guest, ERR_ACCESS, "Access violation");
+            error(cx, to, ERR_ACCESS, "Access violation");
             return Verdict::Refused;
         };
         if !s[1].eq_ignore_ascii_case(b"octet") {
-            error(cx, guest, ERR_NOT_DEFINED, "Only octet mode supported");
+            error(cx, to, ERR_NOT_DEFINED, "Only octet mode supported");
             return Verdict::Refused;
         }
         let name = String::from_utf8_lossy(s[0]);
@@ -120,12 +146,12 @@ impl TftpServer {
             m.is_file().then_some((f, m.len()))
         }) else {
             log::debug!("user: TFTP file '{name}' not found or outside the root");
-            error(cx, guest, ERR_NOT_FOUND, "File not found");
+            error(cx, to, ERR_NOT_FOUND, "File not found");
             return Verdict::Refused;
         };
-        self.sessions.retain(|x| x.guest != guest);
+        self.sessions.retain(|x| x.peer.guest != to.guest);
         if self.sessions.len() >= MAX_SESSIONS {
-            error(cx, guest, ERR_NOT_DEFINED, "Too many transfers");
+            error(cx, to, ERR_NOT_DEFINED, "Too many transfers");
             return Verdict::Refused;
         }
         let mut blksize = DEFAULT_BLKSIZE;
@@ -133,8 +159,10 @@ impl TftpServer {
         for kv in s[2..].chunks(2) {
             let (k, v) = (kv[0], String::from_utf8_lossy(kv[1]));
             if k.eq_ignore_ascii_case(b"blksize") {
-                if let Ok(b) = v.parse::<usize>() {
-                    blksize = b.clamp(8, MAX_BLKSIZE);
+                // RFC 2348: 8..65464; the server may only lower the value, so a
+                // request below 8 is not acknowledged (the transfer uses 512).
+                if let Some(b) = v.parse::<usize>().ok().filter(|b| *b >= 8) {
+                    blksize = b.min(MAX_BLKSIZE);
                     push_opt(&mut oack, "blksize", blksize as u64);
                 }
             } else if k.eq_ignore_ascii_case(b"tsize") {
@@ -142,7 +170,7 @@ impl TftpServer {
             }
         }
         let mut sess = Session {
-            guest,
+            peer: to,
             file,
             size,
             blksize,
@@ -155,16 +183,15 @@ impl TftpServer {
         } else {
             let mut p = OP_OACK.to_be_bytes().to_vec();
             p.extend_from_slice(&oack);
-            cx.out
-                .udp4((cx.cfg.host, PORT), (*guest.ip(), guest.port()), &p, None);
+            send(cx, to, &p);
         }
         self.sessions.push(sess);
         Verdict::Handled
     }
 
-    fn ack(&mut self, cx: &mut Ctx, guest: SocketAddrV4, n: u16) -> Verdict {
-        let Some(i) = self.sessions.iter().position(|s| s.guest == guest) else {
-            error(cx, guest, ERR_UNKNOWN_TID, "Unknown transfer ID");
+    fn ack(&mut self, cx: &mut Ctx, to: Peer, n: u16) -> Verdict {
+        let Some(i) = self.sessions.iter().position(|s| s.peer.guest == to.guest) else {
+            error(cx, to, ERR_UNKNOWN_TID, "Unknown transfer ID");
             return Verdict::Ignored;
         };
         let s = &mut self.sessions[i];
@@ -221,18 +248,20 @@ fn send_block(cx: &mut Ctx, s: &Session) {
         }
     }
     p.truncate(4 + got);
-    let g = s.guest;
-    cx.out
-        .udp4((cx.cfg.host, PORT), (*g.ip(), g.port()), &p, None);
+    send(cx, s.peer, &p);
 }
 
-fn error(cx: &mut Ctx, guest: SocketAddrV4, code: u16, msg: &str) {
+fn error(cx: &mut Ctx, to: Peer, code: u16, msg: &str) {
     let mut p = OP_ERROR.to_be_bytes().to_vec();
     p.extend_from_slice(&code.to_be_bytes());
     p.extend_from_slice(msg.as_bytes());
     p.push(0);
-    cx.out
-        .udp4((cx.cfg.host, PORT), (*guest.ip(), guest.port()), &p, None);
+    send(cx, to, &p);
+}
+
+/// Sends a TFTP packet from port 69 of the virtual host to the guest.
+fn send(cx: &mut Ctx, to: Peer, p: &[u8]) {
+    cx.out.udp(SocketAddr::new(to.server, PORT), to.guest, p);
 }
 
 #[cfg(test)]

@@ -80,20 +80,23 @@ fn guest_view(cx: &Ctx, guest: SocketAddr, from: SocketAddr) -> Option<SocketAdd
 }
 
 /// Where a guest datagram to `dst` goes on the host (`true`: it is a DNS query to the
-/// virtual DNS address), or `None` when nothing serves it. The directed broadcast of the
-/// IPv4 network reaches the host's loopback, like the gateway.
+/// virtual DNS address), or `None` when nothing serves it. A broadcast reaches the host's
+/// loopback, like the gateway: the limited one as libslirp's `sotranslate_out4` sends it
+/// there, and the network's directed one too (which libslirp would send out unchanged).
 fn host_target(cx: &Ctx, dst: SocketAddr) -> Option<(SocketAddr, bool)> {
     let port = dst.port();
-    if dst.ip() == IpAddr::V4(cx.cfg.broadcast()) {
+    if dst.ip() == IpAddr::V4(cx.cfg.broadcast()) || dst.ip() == IpAddr::V4(Ipv4Addr::BROADCAST) {
         return Some(((Ipv4Addr::LOCALHOST, port).into(), false));
     }
     match cx.cfg.dest(dst.ip()) {
         Dest::Host => Some((SocketAddr::new(loopback_like(dst.ip()), port), false)),
-        Dest::Dns => {
+        // Only the DNS port: libslirp refuses (EPERM) anything else to the DNS address,
+        // as the TCP side here does too.
+        Dest::Dns if port == 53 => {
             let r = cx.cfg.dns_resolvers.first()?;
-            let port = if port == 53 { r.port() } else { port };
-            Some((SocketAddr::new(r.ip(), port), true))
+            Some((*r, true))
         }
+        Dest::Dns => None,
         Dest::Local => None,
         Dest::Outside => Some((dst, false)),
     }
@@ -351,11 +354,14 @@ impl UdpNat {
             .fwds
             .iter()
             .filter_map(|f| {
+                let host = f.sock.local_addr().ok()?;
                 Some(Connection {
                     proto: FwdProto::Udp,
                     state: "HOST_FORWARD".into(),
                     guest: f.guest,
-                    host: f.sock.local_addr().ok()?,
+                    host,
+                    source: host,
+                    dest: f.guest,
                     recv_q: 0,
                     send_q: 0,
                 })
@@ -369,6 +375,8 @@ impl UdpNat {
             ),
             guest: f.guest,
             host: f.remote,
+            source: f.guest,
+            dest: f.guest_dst,
             recv_q: 0,
             send_q: 0,
         }));

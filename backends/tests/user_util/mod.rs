@@ -72,7 +72,7 @@ pub fn udp6(
 }
 
 /// A UDP header and payload, checksummed over the pseudo-header of `src`'s family.
-fn udp_bytes<A: Into<IpAddress>>(src: (A, u16), dst: (A, u16), payload: &[u8]) -> Vec<u8> {
+pub fn udp_bytes<A: Into<IpAddress>>(src: (A, u16), dst: (A, u16), payload: &[u8]) -> Vec<u8> {
     let repr = UdpRepr {
         src_port: src.1,
         dst_port: dst.1,
@@ -431,6 +431,12 @@ pub fn icmp6_frame(
     hop_limit: u8,
     repr: &Icmpv6Repr,
 ) -> Vec<u8> {
+    let p = icmp6_bytes(src, dst, repr);
+    ipv6_frame(src, dst, IpProtocol::Icmpv6, hop_limit, &p)
+}
+
+/// An ICMPv6 message, checksummed over the pseudo-header of `src` and `dst`.
+pub fn icmp6_bytes(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, repr: &Icmpv6Repr) -> Vec<u8> {
     let mut p = vec![0u8; repr.buffer_len()];
     repr.emit(
         &src,
@@ -438,7 +444,7 @@ pub fn icmp6_frame(
         &mut Icmpv6Packet::new_unchecked(&mut p[..]),
         &ChecksumCapabilities::default(),
     );
-    ipv6_frame(src, dst, IpProtocol::Icmpv6, hop_limit, &p)
+    p
 }
 
 /// (src, dst, next header, payload, eth dst) of an IPv6 frame.

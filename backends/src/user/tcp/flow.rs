@@ -4,14 +4,17 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smoltcp::wire::{TcpControl, TcpRepr};
 
 use super::super::guestfwd::HostStream;
 use super::super::Ctx;
-use super::segment::emit;
-use super::{OUR_MSS, READ_CHUNK, RTO_MIN, TOKEN_FLOW};
+use super::reasm::Reasm;
+use super::recovery::{self, Cc};
+use super::rtt::Rtt;
+use super::sack::Scoreboard;
+use super::{OUR_MSS, READ_CHUNK, TOKEN_FLOW};
 
 pub(super) fn seq_lt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -61,6 +64,10 @@ pub(super) struct Flow {
     // Guest to host.
     pub(super) rcv_nxt: u32,
     pub(super) to_host: VecDeque<u8>,
+    /// Guest data received beyond a hole.
+    pub(super) reasm: Reasm,
+    /// Both ends offered SACK (RFC 2018) on their SYN.
+    pub(super) sack_ok: bool,
     pub(super) guest_fin: bool,
     pub(super) host_shut: bool,
     // Host to guest: `to_guest[0]` is sequence number `snd_una` once the SYN is acked.
@@ -75,11 +82,14 @@ pub(super) struct Flow {
     pub(super) peer_ws: u8,
     pub(super) our_ws: u8,
     pub(super) mss: usize,
+    /// Congestion window and fast recovery.
+    pub(super) cc: Cc,
+    /// What the guest's SACK blocks say it holds.
+    pub(super) scoreboard: Scoreboard,
     // Timers.
-    pub(super) rto: Duration,
+    pub(super) rtt: Rtt,
     pub(super) retries: u32,
     pub(super) timer: Option<Instant>,
-    pub(super) dupacks: u8,
     pub(super) ack_due: bool,
     pub(super) last_adv: u32,
     /// Right edge of the window last advertised (sequence number).
@@ -101,6 +111,8 @@ impl Flow {
             hostfwd: state == State::SynSent,
             rcv_nxt: 0,
             to_host: VecDeque::new(),
+            reasm: Reasm::default(),
+            sack_ok: false,
             guest_fin: false,
             host_shut: false,
             iss: 0,
@@ -114,10 +126,11 @@ impl Flow {
             peer_ws: 0,
             our_ws: 0,
             mss: 536,
-            rto: RTO_MIN,
+            cc: Cc::new(536),
+            scoreboard: Scoreboard::default(),
+            rtt: Rtt::default(),
             retries: 0,
             timer: None,
-            dupacks: 0,
             ack_due: false,
             last_adv: 0,
             adv_edge: 0,
@@ -143,6 +156,7 @@ impl Flow {
             f.our_ws = scale_for(cap);
         }
         f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, key.our_mss()));
+        f.sack_ok = seg.sack_permitted;
         f
     }
 
@@ -218,6 +232,7 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
     let Some(ack) = seg.ack_number.map(|a| a.0 as u32) else {
         return;
     };
+    let cap = cx.cfg.limits.tcp_buffer;
     let acked = ack.wrapping_sub(f.snd_una);
     let outstanding = f.snd_max.wrapping_sub(f.snd_una);
     let new_wnd = u32::from(seg.window_len) << f.peer_ws;
@@ -232,36 +247,37 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
             f.snd_nxt = ack;
         }
         f.retries = 0;
-        f.rto = RTO_MIN;
-        f.dupacks = 0;
-        f.timer = (f.snd_una != f.snd_max).then_some(cx.now + f.rto);
+        f.rtt.on_ack(ack, cx.now);
+        if f.sack_ok {
+            f.scoreboard.update(ack, f.snd_max, &seg.sack_ranges);
+        } else {
+            f.scoreboard.advance(ack);
+        }
+        recovery::on_new_ack(cx, f, acked, cap);
+        f.timer = (f.snd_una != f.snd_max).then_some(cx.now + f.rtt.rto());
     } else if acked == 0
         && seg.payload.is_empty()
         && seg.control != TcpControl::Fin
         && f.snd_una != f.snd_max
-        && new_wnd == f.snd_wnd
         && new_wnd != 0
     {
-        // A duplicate ACK (RFC 5681); answers to zero-window probes are not.
-        f.dupacks = f.dupacks.saturating_add(1);
-        if f.dupacks == 3 {
-            // Fast retransmit of the segment the guest is missing.
-            let n = f.to_guest.len().min(f.mss).min(new_wnd as usize);
-            let payload: Vec<u8> = f.to_guest.range(..n).copied().collect();
-            let cap = cx.cfg.limits.tcp_buffer;
-            emit(cx, f, TcpControl::Psh, f.snd_una, &payload, cap);
+        // A duplicate ACK (RFC 5681: same window; RFC 6675: or new SACK information);
+        // answers to zero-window probes are not.
+        let sacked = f.sack_ok && f.scoreboard.update(ack, f.snd_max, &seg.sack_ranges);
+        if new_wnd == f.snd_wnd || sacked {
+            recovery::on_dup_ack(cx, f, cap);
         }
     }
     if !seq_lt(ack, f.snd_una) {
         if f.snd_wnd == 0 && new_wnd != 0 {
             // The window reopened: the probes' backoff is over (as Linux's
             // tcp_ack_probe); send_guest arms a fresh timer for what it sends.
-            f.rto = RTO_MIN;
+            f.rtt.reset_backoff();
             f.retries = 0;
             if f.snd_una == f.snd_max {
                 f.timer = None;
             } else {
-                f.timer = Some(cx.now + f.rto);
+                f.timer = Some(cx.now + f.rtt.rto());
             }
         }
         f.snd_wnd = new_wnd;
@@ -272,7 +288,10 @@ pub(super) fn on_ack(cx: &mut Ctx, f: &mut Flow, seg: &TcpRepr) {
     }
 }
 
-pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
+/// Takes the guest's data: in order into the buffer towards the host, beyond a hole
+/// into the out-of-order queue. True when the guest should get an ACK at once: a
+/// segment beyond a hole (a duplicate ACK, RFC 5681 4.2) or one that filled a hole.
+pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) -> bool {
     let fin = seg.control == TcpControl::Fin;
     let seq = seg.seq_number.0 as u32;
     if seg.payload.is_empty() && !fin {
@@ -282,13 +301,25 @@ pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
         if seq != f.rcv_nxt {
             f.ack_due = true;
         }
-        return;
+        return false;
     }
     f.ack_due = true;
+    if f.guest_fin {
+        // Data after the FIN: only ACK.
+        return false;
+    }
     let off = f.rcv_nxt.wrapping_sub(seq);
-    if off as i32 > 0 && off as usize > seg.payload.len() || (off as i32) < 0 || f.guest_fin {
-        // Old duplicate, a segment beyond a hole, or data after the FIN: only ACK.
-        return;
+    if (off as i32) < 0 {
+        // Beyond a hole: keep it (a segment with the FIN is not kept, nor SACKed, so
+        // the guest resends it whole).
+        if !fin {
+            f.reasm.insert(f.rcv_nxt, f.window(cap), seq, seg.payload);
+        }
+        return true;
+    }
+    if off as usize > seg.payload.len() {
+        // An old duplicate: only ACK.
+        return false;
     }
     let data = &seg.payload[off as usize..];
     let take = data.len().min(f.window(cap) as usize);
@@ -297,5 +328,14 @@ pub(super) fn on_data(f: &mut Flow, seg: &TcpRepr, cap: usize) {
     if fin && take == data.len() {
         f.rcv_nxt = f.rcv_nxt.wrapping_add(1);
         f.guest_fin = true;
+        // Nothing follows the FIN: whatever was queued beyond it is void.
+        f.reasm.clear();
+        return false;
     }
+    if f.reasm.is_empty() {
+        return false;
+    }
+    let more = f.reasm.take_into(f.rcv_nxt, &mut f.to_host);
+    f.rcv_nxt = f.rcv_nxt.wrapping_add(more as u32);
+    true
 }

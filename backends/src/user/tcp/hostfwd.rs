@@ -9,7 +9,7 @@ use super::super::guestfwd::HostStream;
 use super::super::{sock, Ctx};
 use super::flow::{scale_for, Flow, FlowKey, State};
 use super::segment::emit_syn;
-use super::{TcpNat, RTO_MIN, TOKEN_LISTEN};
+use super::{TcpNat, TOKEN_LISTEN};
 
 impl TcpNat {
     /// Adds a hostfwd listener towards `guest` (`[::]:port` for the guest's IPv6 address
@@ -73,7 +73,8 @@ impl TcpNat {
             flow.snd_nxt = iss.wrapping_add(1);
             flow.snd_max = flow.snd_nxt;
             flow.our_ws = scale_for(cap);
-            flow.timer = Some(cx.now + RTO_MIN);
+            flow.timer = Some(cx.now + flow.rtt.rto());
+            flow.rtt.on_send(flow.snd_nxt, cx.now, true);
             let id = self.insert(flow);
             let f = self.flows[id].as_mut().expect("just inserted");
             emit_syn(cx, f, cap);

@@ -2,16 +2,19 @@
 //!
 //! The guest-facing half is a small TCP of its own (no smoltcp sockets): the SYN-ACK goes
 //! out only once the host `connect` has succeeded (RST when refused, ICMP unreachable when
-//! the host has no route), data from the guest is accepted in order only and never beyond
-//! the window advertised, which is exactly the free space of the flow's buffer towards the
-//! host. Data from the host is kept until the guest acknowledges it and retransmitted on
-//! timeout or three duplicate ACKs. Each FIN is passed on as a half-close (`shutdown`).
+//! the host has no route), data from the guest is taken never beyond the window
+//! advertised, which is exactly the free space of the flow's buffer towards the host;
+//! data beyond a hole waits in a bounded out-of-order queue ([`reasm`]) and is reported
+//! to the guest in SACK blocks. Data from the host is kept until the guest acknowledges
+//! it, sent as a congestion window allows, and retransmitted on timeout ([`rtt`]) or by
+//! fast retransmit and recovery ([`recovery`], using the guest's SACK blocks, [`sack`]).
+//! Each FIN is passed on as a half-close (`shutdown`).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{TcpControl, TcpPacket, TcpRepr};
@@ -22,13 +25,20 @@ use super::sock;
 use super::{Connection, Ctx, FwdProto, Verdict};
 
 mod flow;
+#[cfg(test)]
+mod gso_tests;
 mod hostfwd;
+mod reasm;
+mod recovery;
+mod rtt;
+mod sack;
 mod segment;
 
 pub(crate) use flow::FlowKey;
 use flow::{on_ack, on_data, seq_lt, set_interest, Flow, State};
 pub(crate) use hostfwd::{fwd_guest, fwd_source};
-use segment::{emit, emit_rst, emit_syn, refuse, reset_for, syn_repr};
+use recovery::Cc;
+use segment::{emit, emit_rst, emit_syn, max_payload, refuse, reset_for, syn_repr};
 
 /// epoll token kind of a NAT'ed TCP flow (the low 32 bits are the slot).
 pub(crate) const TOKEN_FLOW: u64 = 1 << 32;
@@ -37,9 +47,6 @@ pub(crate) const TOKEN_LISTEN: u64 = 2 << 32;
 
 /// The segment size we announce: an Ethernet MTU of 1500 less IPv4 and TCP headers.
 const OUR_MSS: u16 = 1460;
-/// Initial and minimum retransmission timeout (Linux's minimum).
-const RTO_MIN: Duration = Duration::from_millis(200);
-const RTO_MAX: Duration = Duration::from_secs(30);
 /// Retransmissions of one segment before the flow is reset.
 const MAX_RETRIES: u32 = 12;
 /// Bytes read from a host socket per call.
@@ -47,6 +54,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Stop queueing data segments for the guest above this many queued frames, keeping room
 /// for ACKs and other traffic; [`TcpNat::flush_all`] resumes once the device drains.
 const QUEUE_HIGH_WATER: usize = 1024;
+/// Room kept in the guest queue per data frame beyond its payload (headers, padding).
+const FRAME_HEADROOM: usize = 128;
 /// Guest data is written to the host at once when a segment carries PSH or FIN or this
 /// much is buffered; otherwise at the end of the burst (fewer system calls).
 const WRITE_BATCH: usize = 32 * 1024;
@@ -110,8 +119,18 @@ impl TcpNat {
             remote: SocketAddr::new(dst, seg.dst_port),
         };
         if let Some(&id) = self.index.get(&key) {
-            self.segment(cx, id, &seg);
-            return Verdict::Handled;
+            if !self.reopens(id, &seg) {
+                self.segment(cx, id, &seg);
+                return Verdict::Handled;
+            }
+            // A new connection on the 4-tuple of one the guest has closed (RFC 9293
+            // 3.10.7.4): the old flow gives way.
+            log::debug!("user: new SYN reuses the 4-tuple of closing flow {key:?}");
+            self.write_host(cx, id);
+            if self.flows[id].is_some() {
+                self.remove(cx, id);
+            }
+            cx.flows = cx.flows.saturating_sub(1);
         }
         match seg.control {
             TcpControl::Syn if seg.ack_number.is_none() => self.open(cx, key, &seg),
@@ -263,6 +282,20 @@ impl TcpNat {
         }
     }
 
+    /// True when `seg` is a SYN opening a new connection on the 4-tuple of flow `id`: the
+    /// guest has sent its FIN there, and the SYN's sequence number lies at or beyond
+    /// what the old connection used (so it is no retransmission of the old SYN).
+    fn reopens(&self, id: usize, seg: &TcpRepr) -> bool {
+        let Some(f) = self.flows.get(id).and_then(Option::as_ref) else {
+            return false;
+        };
+        seg.control == TcpControl::Syn
+            && seg.ack_number.is_none()
+            && f.state == State::Established
+            && f.guest_fin
+            && !seq_lt(seg.seq_number.0 as u32, f.rcv_nxt)
+    }
+
     /// The host connect of flow `id` completed: answer the guest's SYN.
     fn connected(&mut self, cx: &mut Ctx, id: usize) {
         let iss = self.next_iss(cx.now);
@@ -275,7 +308,8 @@ impl TcpNat {
         f.snd_una = iss;
         f.snd_nxt = iss.wrapping_add(1);
         f.snd_max = f.snd_nxt;
-        f.timer = Some(cx.now + f.rto);
+        f.timer = Some(cx.now + f.rtt.rto());
+        f.rtt.on_send(f.snd_nxt, cx.now, true);
         emit_syn(cx, f, cap);
         set_interest(cx, id, f, true, false);
     }
@@ -316,6 +350,7 @@ impl TcpNat {
                     f.our_ws = 0;
                 }
                 f.mss = usize::from(seg.max_seg_size.unwrap_or(536).clamp(64, f.key.our_mss()));
+                f.sack_ok = seg.sack_permitted;
                 f.snd_wnd = u32::from(seg.window_len);
                 self.established(cx, id, true);
                 return;
@@ -343,7 +378,10 @@ impl TcpNat {
             f.ack_due = true;
         } else {
             on_ack(cx, f, seg);
-            on_data(f, seg, cap);
+            if on_data(f, seg, cap) {
+                // Out of order, or a hole filled: the guest hears of it at once.
+                emit(cx, f, TcpControl::None, f.snd_nxt, &[], cap);
+            }
             // The ACK may have freed room for host data: watch the socket again
             // (read_host stopped watching it when the buffer was full).
             if !f.interest.0 && f.wants_host_data(cap) {
@@ -365,7 +403,10 @@ impl TcpNat {
         f.snd_max = f.snd_una;
         f.timer = None;
         f.retries = 0;
-        f.rto = RTO_MIN;
+        // The handshake's round trip is the first measurement, unless it was resent.
+        f.rtt.on_ack(f.snd_una, cx.now);
+        f.rtt.reset_backoff();
+        f.cc = Cc::new(f.mss);
         f.ack_due = send_ack;
         set_interest(cx, id, f, true, false);
         self.queue_ack(id);
@@ -391,6 +432,10 @@ impl TcpNat {
             set_interest(cx, id, f, true, write);
         }
         if f.done() {
+            if f.ack_due {
+                // The guest's last FIN still gets its ACK.
+                emit(cx, f, TcpControl::None, f.snd_nxt, &[], cap);
+            }
             self.remove(cx, id);
         } else {
             self.queue_ack(id);
@@ -497,6 +542,7 @@ impl TcpNat {
             return;
         }
         let mut payload = Vec::new();
+        let seg_max = max_payload(cx, f, max_segs == 1);
         for _ in 0..max_segs.min(4096) {
             if f.fin_sent() {
                 break;
@@ -507,16 +553,32 @@ impl TcpNat {
                 break;
             }
             let room = (f.snd_wnd as usize).saturating_sub(inflight);
+            let cwnd_room = f.cc.window(f.mss).saturating_sub(inflight);
             if room == 0 && unsent > 0 {
                 // Zero window: the timer sends a probe (persist).
-                f.timer.get_or_insert(cx.now + f.rto);
+                f.timer.get_or_insert(cx.now + f.rtt.rto());
                 break;
             }
-            if cx.out.queue.len() >= QUEUE_HIGH_WATER {
+            // The congestion window's turn: no runt segments while the ACKs of the
+            // flight will open it (sender silly-window avoidance).
+            if cwnd_room < room && cwnd_room < unsent.min(f.mss) && inflight > 0 {
+                break;
+            }
+            let cwnd_limited = cwnd_room < room;
+            let room = room.min(cwnd_room);
+            let queue = &cx.out.queue;
+            if queue.len() >= QUEUE_HIGH_WATER
+                || queue.bytes() + seg_max + FRAME_HEADROOM > queue.max_bytes()
+            {
                 self.flush_wanted = true;
                 break;
             }
-            let n = unsent.min(f.mss).min(room);
+            let mut n = unsent.min(seg_max).min(room);
+            if cwnd_limited && n > f.mss && n < unsent {
+                // A GSO frame the congestion window cuts ends on a whole segment, as
+                // the segments sent one by one would (no runt: see above).
+                n -= n % f.mss;
+            }
             payload.clear();
             payload.extend(f.to_guest.range(inflight..inflight + n));
             let fin = f.host_eof && n == unsent;
@@ -528,11 +590,13 @@ impl TcpNat {
                 TcpControl::None
             };
             emit(cx, f, control, f.snd_nxt, &payload, cap);
-            f.snd_nxt = f.snd_nxt.wrapping_add(n as u32 + u32::from(fin));
+            let end = f.snd_nxt.wrapping_add(n as u32 + u32::from(fin));
+            f.rtt.on_send(end, cx.now, !seq_lt(f.snd_nxt, f.snd_max));
+            f.snd_nxt = end;
             if seq_lt(f.snd_max, f.snd_nxt) {
                 f.snd_max = f.snd_nxt;
             }
-            f.timer.get_or_insert(cx.now + f.rto);
+            f.timer.get_or_insert(cx.now + f.rtt.rto());
         }
     }
 
@@ -644,8 +708,8 @@ impl TcpNat {
             if !probe {
                 f.retries += 1;
             }
-            f.rto = (f.rto * 2).min(RTO_MAX);
-            f.timer = Some(cx.now + f.rto);
+            f.rtt.on_timeout();
+            f.timer = Some(cx.now + f.rtt.rto());
             if f.retries > MAX_RETRIES {
                 log::debug!("user: TCP flow {:?} timed out", f.key);
                 self.reset(cx, id);
@@ -666,6 +730,9 @@ impl TcpNat {
                     // window. A data byte pushed into the closed window would be
                     // dropped, and the next segment would then start past it.
                     f.snd_nxt = f.snd_una;
+                    if !probe {
+                        recovery::on_timeout(f);
+                    }
                     if probe {
                         emit(cx, f, TcpControl::None, f.snd_una.wrapping_sub(1), &[], cap);
                     } else {
@@ -682,17 +749,30 @@ impl TcpNat {
             .listeners
             .iter()
             .filter_map(|(l, g)| {
+                let host = l.local_addr().ok()?;
                 Some(Connection {
                     proto: FwdProto::Tcp,
                     state: "HOST_FORWARD".into(),
                     guest: *g,
-                    host: l.local_addr().ok()?,
+                    host,
+                    source: host,
+                    dest: *g,
                     recv_q: 0,
                     send_q: 0,
                 })
             })
             .collect();
         v.extend(self.flows.iter().flatten().map(|f| {
+            let (source, dest) = if f.hostfwd {
+                // The accepted socket's own address, as libslirp's getsockname().
+                let local = match &f.stream {
+                    HostStream::Tcp(s) => s.local_addr().ok(),
+                    HostStream::Unix(_) => None,
+                };
+                (local.unwrap_or(f.host), f.key.guest)
+            } else {
+                (f.key.guest, f.key.remote)
+            };
             Connection {
                 proto: FwdProto::Tcp,
                 state: match f.state {
@@ -707,7 +787,9 @@ impl TcpNat {
                 .into(),
                 guest: f.key.guest,
                 host: f.host,
-                recv_q: f.to_host.len(),
+                source,
+                dest,
+                recv_q: f.to_host.len() + f.reasm.bytes(),
                 send_q: f.to_guest.len(),
             }
         }));

@@ -1,11 +1,13 @@
-//! Segments the NAT sends the guest: data/ACK, SYN or SYN-ACK, RST, and the answers to
-//! a connection the host refused.
+//! Segments the NAT sends the guest: data/ACK (several segments' worth in one GSO frame
+//! when the peer takes them), SYN or SYN-ACK, RST, and the answers to a connection the
+//! host refused.
 
 use std::io;
 
 use smoltcp::wire::{IpProtocol, TcpControl, TcpRepr, TcpSeqNumber};
 
 use super::super::icmp::{unreachable, Unreachable};
+use super::super::out::GSO_MAX_PAYLOAD;
 use super::super::Ctx;
 use super::flow::{Flow, FlowKey};
 
@@ -43,11 +45,33 @@ pub(super) fn emit(
         window_scale: None,
         max_seg_size: None,
         sack_permitted: false,
-        sack_ranges: [None; 3],
+        // RFC 2018: what lies beyond a hole, on ACKs (a data segment has no room).
+        sack_ranges: if f.sack_ok && payload.is_empty() {
+            f.reasm.sack_blocks()
+        } else {
+            [None; 3]
+        },
         timestamp: None,
         payload,
     };
+    if payload.len() > f.mss {
+        // More than one segment: only when the peer takes GSO frames (send_guest).
+        cx.out
+            .tcp_gso(f.key.remote.ip(), f.key.guest.ip(), &repr, f.mss);
+        return;
+    }
     cx.out.tcp(f.key.remote.ip(), f.key.guest.ip(), &repr);
+}
+
+/// The most payload one data frame to the guest carries: one MSS, or with a peer that
+/// takes GSO frames (a tap with `vnet_hdr`) as many whole MSS as fit in 64 KiB, cut at
+/// the MSS by whoever needs it cut. `single`: one segment was asked for (a
+/// retransmission), which stays one MSS.
+pub(super) fn max_payload(cx: &Ctx, f: &Flow, single: bool) -> usize {
+    if !cx.out.gso || single || f.mss == 0 {
+        return f.mss;
+    }
+    (GSO_MAX_PAYLOAD / f.mss * f.mss).max(f.mss)
 }
 
 /// Emits our SYN (hostfwd) or SYN-ACK (guest-initiated), with MSS and window scale.
@@ -62,7 +86,8 @@ pub(super) fn emit_syn(cx: &mut Ctx, f: &mut Flow, cap: usize) {
         window_len: f.window(cap).min(65535) as u16,
         window_scale: offer_ws.then_some(f.our_ws),
         max_seg_size: Some(f.key.our_mss()),
-        sack_permitted: false,
+        // Offered on our SYN (hostfwd), or answered when the guest offered it.
+        sack_permitted: f.hostfwd || f.sack_ok,
         sack_ranges: [None; 3],
         timestamp: None,
         payload: &[],
