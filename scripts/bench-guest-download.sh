@@ -5,11 +5,12 @@
 # stock QEMU's own e1000 and libslirp user net. Same guest, same machine, same run.
 #
 #   scripts/bench-guest-download.sh [--size MiB] [--runs N] [--timeout SECONDS] \
-#                                   [--model e1000|ne2k_pci] [--vm-nic-only]
+#                                   [--model e1000|ne2k_pci] [--rmem BYTES] [--vm-nic-only]
 #
 # --model ne2k_pci measures the NE2000 instead (Linux ne2k-pci; the guest's TCP receive
-# buffer capped at 32 KiB, as in tests/guest_usernet_ne2k_pci.rs); --vm-nic-only skips
-# the stock QEMU run (e.g. to compare two vm-nic builds through VMNIC_BIN).
+# buffer capped at 32 KiB, as in tests/guest_usernet_ne2k_pci.rs); --rmem sets that cap
+# (0: the kernel's default); --vm-nic-only skips the stock QEMU run (e.g. to compare two
+# vm-nic builds through VMNIC_BIN).
 #
 # The file is served by a Python HTTP server on 127.0.0.1 (the guest reaches it as
 # 10.0.2.2, the user-net gateway). The guest image is the harness's initramfs with /init
@@ -25,10 +26,12 @@ size=64
 runs=1
 timeout=600
 model=e1000
+rmem_bytes=""
 qemu_too=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model="$2"; shift 2 ;;
+        --rmem) rmem_bytes="$2"; shift 2 ;;
         --vm-nic-only) qemu_too=0; shift ;;
         --size) size="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
@@ -37,10 +40,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$model" in
-    e1000) modules="mii e1000"; rmem="" ;;
-    ne2k_pci) modules="8390 ne2k-pci"; rmem="4096 32768 32768" ;;
+    e1000) modules="mii e1000"; rmem_bytes="${rmem_bytes:-0}" ;;
+    ne2k_pci) modules="8390 ne2k-pci"; rmem_bytes="${rmem_bytes:-32768}" ;;
     *) echo "bench-guest-download.sh: --model is e1000 or ne2k_pci" >&2; exit 2 ;;
 esac
+rmem=""
+[ "$rmem_bytes" = 0 ] || rmem="4096 $rmem_bytes $rmem_bytes"
 
 base_cache="${VMNIC_GUEST_CACHE:-$root/.cache/guest}"
 base_initrd="$(VMNIC_GUEST_CACHE="$base_cache" "$root/scripts/guest/build-initramfs.sh")"
@@ -151,7 +156,7 @@ run_one() { # run_one vm-nic|qemu
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc);" \
     "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
-    "load: $(cut -d' ' -f1-3 /proc/loadavg); file: ${size} MiB; model: $model; vm-nic: $bin"
+    "load: $(cut -d' ' -f1-3 /proc/loadavg); file: ${size} MiB; model: $model; rmem: $rmem_bytes; vm-nic: $bin"
 for _ in $(seq "$runs"); do
     run_one vm-nic
     [ "$qemu_too" = 0 ] || run_one qemu

@@ -3,7 +3,7 @@
 //!
 //! The NE2000 moves every byte through its data port, and every port access is a round
 //! trip through QEMU's PCI proxy to `vm-nic remote` (about 400 per full frame), so this
-//! NIC moves about 140 KB/s under TCG: the whole boot takes eight to nine minutes, and
+//! NIC moves 100-140 KB/s under TCG: the whole boot takes eight to twelve minutes, and
 //! the upload is 2 MiB instead of 16 (docs/performance.md, "NE2000 over the proxy"). Two
 //! settings suit that pace: the guest's TCP receive buffer is capped at 32 KiB, so the
 //! user network (which sends a whole advertised window at once) cannot queue more than
