@@ -4,7 +4,13 @@
 # through `vm-nic remote` (x-pci-proxy-dev, vm-nic's e1000 and user network) and once with
 # stock QEMU's own e1000 and libslirp user net. Same guest, same machine, same run.
 #
-#   scripts/bench-guest-download.sh [--size MiB] [--runs N] [--timeout SECONDS]
+#   scripts/bench-guest-download.sh [--size MiB] [--runs N] [--timeout SECONDS] \
+#                                   [--model e1000|ne2k_pci] [--rmem BYTES] [--vm-nic-only]
+#
+# --model ne2k_pci measures the NE2000 instead (Linux ne2k-pci; the guest's TCP receive
+# buffer capped at 32 KiB, as in tests/guest_usernet_ne2k_pci.rs); --rmem sets that cap
+# (0: the kernel's default); --vm-nic-only skips the stock QEMU run (e.g. to compare two
+# vm-nic builds through VMNIC_BIN).
 #
 # The file is served by a Python HTTP server on 127.0.0.1 (the guest reaches it as
 # 10.0.2.2, the user-net gateway). The guest image is the harness's initramfs with /init
@@ -19,14 +25,27 @@ root="$(cd "$here/.." && pwd)"
 size=64
 runs=1
 timeout=600
+model=e1000
+rmem_bytes=""
+qemu_too=1
 while [ $# -gt 0 ]; do
     case "$1" in
+        --model) model="$2"; shift 2 ;;
+        --rmem) rmem_bytes="$2"; shift 2 ;;
+        --vm-nic-only) qemu_too=0; shift ;;
         --size) size="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --timeout) timeout="$2"; shift 2 ;;
         *) echo "bench-guest-download.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+case "$model" in
+    e1000) modules="mii e1000"; rmem_bytes="${rmem_bytes:-0}" ;;
+    ne2k_pci) modules="8390 ne2k-pci"; rmem_bytes="${rmem_bytes:-32768}" ;;
+    *) echo "bench-guest-download.sh: --model is e1000 or ne2k_pci" >&2; exit 2 ;;
+esac
+rmem=""
+[ "$rmem_bytes" = 0 ] || rmem="4096 $rmem_bytes $rmem_bytes"
 
 base_cache="${VMNIC_GUEST_CACHE:-$root/.cache/guest}"
 base_initrd="$(VMNIC_GUEST_CACHE="$base_cache" "$root/scripts/guest/build-initramfs.sh")"
@@ -82,7 +101,8 @@ export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-for m in mii e1000; do insmod /lib/modules/\$m.ko; done
+for m in $modules; do insmod /lib/modules/\$m.ko; done
+[ -z "$rmem" ] || echo "$rmem" >/proc/sys/net/ipv4/tcp_rmem
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i + 1)); done
 ip link set lo up
@@ -116,7 +136,7 @@ run_one() { # run_one vm-nic|qemu
     : >"$work/times.log"
     out="$(VMNIC_GUEST_CACHE="$cache" VMNIC_GUEST_INITRD="$cache/initramfs.cpio.gz" VMNIC_BIN="$bin" RUST_LOG=warn \
         "$root/scripts/guest/run.sh" --nic "$nic" --timeout "$timeout" -- \
-        -device e1000,netdev=n0 -netdev user,id=n0 2>&1)" || true
+        -device "$model,netdev=n0" -netdev user,id=n0 2>&1)" || true
     local line bytes t0 t1
     line="$(echo "$out" | grep -a "download_bytes=" | tail -n1 || true)"
     if [ -z "$line" ] || echo "$line" | grep -q 'download_bytes=0 '; then
@@ -136,8 +156,8 @@ run_one() { # run_one vm-nic|qemu
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc);" \
     "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
-    "load: $(cut -d' ' -f1-3 /proc/loadavg); file: ${size} MiB"
+    "load: $(cut -d' ' -f1-3 /proc/loadavg); file: ${size} MiB; model: $model; rmem: $rmem_bytes; vm-nic: $bin"
 for _ in $(seq "$runs"); do
     run_one vm-nic
-    run_one qemu
+    [ "$qemu_too" = 0 ] || run_one qemu
 done

@@ -7,7 +7,8 @@
 # (guest port hostfwd forwards to), vmnic.dnsname=NAME (a name the test's resolver
 # serves), vmnic.tftpfile=NAME, vmnic.upmb=N (upload size, MiB), vmnic.restricted=1
 # (restrict=on: the host connection must fail, the forward must still work),
-# vmnic.bulktimeout=N (guest seconds each bulk transfer may take; 0 = no limit).
+# vmnic.bulktimeout=N (guest seconds each bulk transfer may take; 0 = no limit),
+# vmnic.tcprmem=N (cap the TCP receive buffer at N bytes, 0 = the kernel's default).
 http_port=0
 http6_port=0
 fwd_port=0
@@ -16,6 +17,7 @@ tftp_file=""
 up_mb=16
 restricted=0
 bulk_timeout=0
+tcp_rmem=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         vmnic.http=*) http_port="${arg#vmnic.http=}" ;;
@@ -26,8 +28,16 @@ for arg in $(cat /proc/cmdline); do
         vmnic.upmb=*) up_mb="${arg#vmnic.upmb=}" ;;
         vmnic.restricted=*) restricted="${arg#vmnic.restricted=}" ;;
         vmnic.bulktimeout=*) bulk_timeout="${arg#vmnic.bulktimeout=}" ;;
+        vmnic.tcprmem=*) tcp_rmem="${arg#vmnic.tcprmem=}" ;;
     esac
 done
+
+# A small receive buffer bounds the window the guest advertises (IPv4 and IPv6), so a
+# sender that sends the whole window at once cannot overrun a slow NIC's receive ring.
+if [ "$tcp_rmem" != 0 ]; then
+    echo "4096 $tcp_rmem $tcp_rmem" >/proc/sys/net/ipv4/tcp_rmem
+    result "tcp_rmem=$(tr -s ' \t' ',,' </proc/sys/net/ipv4/tcp_rmem)"
+fi
 
 # udhcpc.script's `ip addr flush` also removed eth0's IPv6 link-local address, without
 # which there is no router solicitation: cycle IPv6 on eth0 to get it back (IPv4 stays).

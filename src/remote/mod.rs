@@ -174,7 +174,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         nic.backend().kind()
     );
     let mut server = Server::new(sock, nic, irq.clone(), clock).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
     let result = server.run();
+    let seconds = started.elapsed().as_secs_f64();
     let stats = server.stats();
     let counters = server.nic().backend().counters();
     log::info!(
@@ -190,6 +192,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
         irq.signals()
     );
     log::info!(
+        "{} messages in {seconds:.1} s ({:.0} per second); BAR reads of 1/2/4/8 bytes: {}, \
+         writes: {}",
+        stats.messages,
+        stats.messages as f64 / seconds.max(1e-9),
+        widths(&stats.bar_reads),
+        widths(&stats.bar_writes),
+    );
+    log::info!(
         "at the end the NIC {} take a frame and the backend {} one waiting",
         if server.nic().can_receive() {
             "could"
@@ -203,6 +213,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
         },
     );
     result.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Per-width counts as `a/b/c/d`.
+fn widths(counts: &[u64; 4]) -> String {
+    counts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]

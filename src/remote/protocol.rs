@@ -22,13 +22,14 @@
 //! carries them) is enforced here; anything else is a [`ProtoError`].
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    recvmsg, send, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
 
@@ -269,6 +270,8 @@ pub enum ProtoError {
     },
     /// More descriptors were sent than fit the control buffer (the kernel dropped some).
     FdsTruncated,
+    /// A second set of descriptors arrived before the message of the first was whole.
+    MisplacedFds,
 }
 
 impl fmt::Display for ProtoError {
@@ -307,6 +310,10 @@ impl fmt::Display for ProtoError {
             ProtoError::FdsTruncated => write!(
                 f,
                 "more than {MAX_FDS} file descriptors in one message; the kernel dropped some"
+            ),
+            ProtoError::MisplacedFds => write!(
+                f,
+                "file descriptors arrived twice for one message (inside it, or ahead of it)"
             ),
         }
     }
@@ -450,70 +457,223 @@ pub fn decode(command: i32, payload: &[u8], fds: Vec<OwnedFd>) -> Result<Message
     }
 }
 
-fn stalled_or_io(e: io::Error, what: &'static str) -> ProtoError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ProtoError::Stalled { what },
-        _ => ProtoError::Io(e),
+/// Longest message on the wire (`SYNC_SYSMEM`).
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + SYSMEM_LEN;
+/// What a [`MessageReader`] asks one `recvmsg` for when no header is buffered: a whole
+/// `BAR_READ`/`BAR_WRITE`, the message that dominates a running guest.
+const BAR_MESSAGE_LEN: usize = HEADER_LEN + BAR_LEN;
+
+/// What [`MessageReader::next`] found.
+#[derive(Debug)]
+pub enum Received {
+    /// One whole, valid message.
+    Message(Message),
+    /// Nothing arrived within the socket's receive timeout (or, not waiting, nothing was
+    /// there); no part of a message is buffered.
+    Idle,
+    /// The peer closed (or reset) the connection between messages: a clean disconnect.
+    Closed,
+}
+
+/// Reads whole messages from a stream socket into a fixed buffer, with no allocation
+/// for a message without descriptors.
+///
+/// One `recvmsg` asks for a whole BAR message (header and payload) when no header is
+/// buffered, and for exactly the rest of the message once its header is known, so the
+/// common request costs one system call. A peer that sends a shorter message and, without
+/// waiting for a reply, the next one may have the start of that next one read along; it
+/// stays in the buffer for the next call. Descriptors come with the `recvmsg` that reads
+/// the first bytes of the chunk the peer sent them with, and the kernel ends a read after
+/// such a chunk (it may join chunks without descriptors before it), so they belong to the
+/// message holding the last byte of that read; it must be one that carries descriptors.
+///
+/// The socket's receive timeout is the wait slice: between messages a read that times out
+/// is [`Received::Idle`]; inside a message the reader keeps reading until the peer has
+/// sent nothing for the `stall` limit given to [`MessageReader::next`].
+pub struct MessageReader {
+    buf: [u8; MAX_MESSAGE_LEN],
+    len: usize,
+    fds: Vec<OwnedFd>,
+    /// With descriptors pending: the buffer offset just past the read that brought them.
+    fds_end: usize,
+    /// Never read past the message whose header is buffered (a client reading replies
+    /// with a fresh reader each time must not lose bytes).
+    exact: bool,
+}
+
+impl fmt::Debug for MessageReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("buffered", &self.len)
+            .field("fds", &self.fds.len())
+            .finish()
     }
 }
 
-/// Reads one whole message. `Ok(None)` means the peer closed (or reset) the connection
-/// between messages (a clean disconnect). The socket should have a read timeout set, so a peer
-/// that stops in the middle of a message yields [`ProtoError::Stalled`] instead of a hang.
-pub fn read_message(sock: &UnixStream) -> Result<Option<Message>, ProtoError> {
-    let mut hdr = [0u8; HEADER_LEN];
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    let mut got = 0;
-    while got < HEADER_LEN {
-        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [IoSliceMut::new(&mut hdr[got..])];
-        let r = match recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
-            Ok(r) => r,
-            Err(rustix::io::Errno::INTR) => continue,
-            // A peer that exits while a reply of ours is still unread in its socket
-            // resets the connection: between messages that is a disconnect like EOF.
-            Err(rustix::io::Errno::CONNRESET) if got == 0 && fds.is_empty() => return Ok(None),
-            Err(e) => return Err(stalled_or_io(e.into(), "header")),
-        };
-        for msg in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(rights) = msg {
-                fds.extend(rights);
-            }
+impl Default for MessageReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        MessageReader {
+            buf: [0; MAX_MESSAGE_LEN],
+            len: 0,
+            fds: Vec::new(),
+            fds_end: 0,
+            exact: false,
         }
-        if r.flags.contains(ReturnFlags::CTRUNC) || fds.len() > MAX_FDS {
-            return Err(ProtoError::FdsTruncated);
+    }
+
+    /// A reader that reads the header on its own and then exactly the payload, so it never
+    /// takes bytes of a following message off the socket.
+    pub fn exact() -> Self {
+        MessageReader {
+            exact: true,
+            ..Self::new()
         }
-        if r.bytes == 0 {
-            if got == 0 && fds.is_empty() {
-                return Ok(None);
+    }
+
+    /// True when no byte or descriptor of an unfinished message is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.fds.is_empty()
+    }
+
+    /// The next whole message. With `wait`, blocks in `recvmsg` up to the socket's receive
+    /// timeout for its first bytes; without, returns [`Received::Idle`] at once when none
+    /// are there. Once part of a message is in, reads on (in slices of the receive
+    /// timeout) until it is whole, or fails with [`ProtoError::Stalled`] after `stall`
+    /// without a byte, or [`ProtoError::Truncated`] when the peer closes.
+    pub fn next(
+        &mut self,
+        sock: &UnixStream,
+        wait: bool,
+        stall: Duration,
+    ) -> Result<Received, ProtoError> {
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            let want = if self.len >= HEADER_LEN {
+                let mut h = [0u8; HEADER_LEN];
+                h.copy_from_slice(&self.buf[..HEADER_LEN]);
+                let (command, plen) = parse_header(&h)?;
+                let total = HEADER_LEN + plen;
+                if self.len >= total {
+                    let fds = if self.fds_end <= total {
+                        std::mem::take(&mut self.fds)
+                    } else {
+                        self.fds_end -= total;
+                        Vec::new()
+                    };
+                    let msg = decode(command, &self.buf[HEADER_LEN..total], fds);
+                    self.buf.copy_within(total..self.len, 0);
+                    self.len -= total;
+                    return msg.map(Received::Message);
+                }
+                total - self.len
+            } else if self.exact {
+                HEADER_LEN - self.len
+            } else {
+                BAR_MESSAGE_LEN - self.len
+            };
+            let mut flags = RecvFlags::CMSG_CLOEXEC;
+            if !wait && self.is_empty() {
+                flags |= RecvFlags::DONTWAIT;
             }
-            return Err(ProtoError::Truncated {
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let mut iov = [IoSliceMut::new(&mut self.buf[self.len..self.len + want])];
+            let r = match recvmsg(sock, &mut iov, &mut control, flags) {
+                Ok(r) => r,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    if self.is_empty() {
+                        return Ok(Received::Idle);
+                    }
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= stall {
+                        return Err(ProtoError::Stalled {
+                            what: self.reading(),
+                        });
+                    }
+                    continue;
+                }
+                // A peer that exits while a reply of ours is still unread in its socket
+                // resets the connection: between messages that is a disconnect like EOF.
+                Err(rustix::io::Errno::CONNRESET) if self.is_empty() => {
+                    return Ok(Received::Closed)
+                }
+                Err(e) => return Err(ProtoError::Io(e.into())),
+            };
+            let pending = self.fds.len();
+            for msg in control.drain() {
+                if let RecvAncillaryMessage::ScmRights(rights) = msg {
+                    self.fds.extend(rights);
+                }
+            }
+            if r.flags.contains(ReturnFlags::CTRUNC) || self.fds.len() > MAX_FDS {
+                self.fds.clear();
+                return Err(ProtoError::FdsTruncated);
+            }
+            if self.fds.len() > pending {
+                if pending > 0 {
+                    // A second set before the first found its message: no peer that
+                    // sends descriptors only with a message's first bytes does that.
+                    self.fds.clear();
+                    return Err(ProtoError::MisplacedFds);
+                }
+                self.fds_end = self.len + r.bytes;
+            }
+            if r.bytes == 0 {
+                if self.is_empty() {
+                    return Ok(Received::Closed);
+                }
+                return Err(self.truncated());
+            }
+            self.len += r.bytes;
+            stalled_since = None;
+        }
+    }
+
+    /// The command of the buffered header, once it is whole.
+    fn command(&self) -> Option<i32> {
+        (self.len >= HEADER_LEN)
+            .then(|| i32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]))
+    }
+
+    /// What an unfinished message is stuck in: its header, or the command it has.
+    fn reading(&self) -> &'static str {
+        self.command().map_or("header", command_name)
+    }
+
+    fn truncated(&self) -> ProtoError {
+        match self.command() {
+            None => ProtoError::Truncated {
                 what: "header",
-                got,
+                got: self.len,
                 want: HEADER_LEN,
-            });
-        }
-        got += r.bytes;
-    }
-    let (command, len) = parse_header(&hdr)?;
-    let mut payload = [0u8; SYSMEM_LEN];
-    let mut filled = 0;
-    while filled < len {
-        match (&*sock).read(&mut payload[filled..len]) {
-            Ok(0) => {
-                return Err(ProtoError::Truncated {
-                    what: command_name(command),
-                    got: filled,
-                    want: len,
-                })
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(stalled_or_io(e, command_name(command))),
+            },
+            Some(command) => ProtoError::Truncated {
+                what: command_name(command),
+                got: self.len - HEADER_LEN,
+                want: payload_len(command).unwrap_or(0),
+            },
         }
     }
-    decode(command, &payload[..len], fds).map(Some)
+}
+
+/// Reads one whole message, taking nothing of the next off the socket. `Ok(None)` means
+/// the peer closed (or reset) the connection between messages (a clean disconnect). The
+/// socket should have a read timeout set, so a peer that stops yields
+/// [`ProtoError::Stalled`] instead of a hang.
+pub fn read_message(sock: &UnixStream) -> Result<Option<Message>, ProtoError> {
+    match MessageReader::exact().next(sock, true, Duration::ZERO)? {
+        Received::Message(m) => Ok(Some(m)),
+        Received::Closed => Ok(None),
+        Received::Idle => Err(ProtoError::Stalled { what: "header" }),
+    }
 }
 
 /// Writes one whole message with its descriptors.
@@ -546,9 +706,22 @@ pub fn write_message(sock: &UnixStream, msg: &Message) -> io::Result<()> {
     (&*sock).write_all(&bytes[sent..])
 }
 
-/// Sends a `RET` reply carrying `value`.
+/// Sends a `RET` reply carrying `value`: the bytes are built on the stack and go out in
+/// one `send` (more only if the socket takes part of them).
 pub fn write_ret(sock: &UnixStream, value: u64) -> io::Result<()> {
-    write_message(sock, &Message::Ret(value))
+    let mut bytes = [0u8; HEADER_LEN + RET_LEN];
+    bytes[..HEADER_LEN].copy_from_slice(&header(cmd::RET, RET_LEN as u64));
+    bytes[HEADER_LEN..].copy_from_slice(&value.to_le_bytes());
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match send(sock, &bytes[sent..], SendFlags::NOSIGNAL) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -714,6 +887,138 @@ mod tests {
         );
     }
 
+    #[test]
+    fn messages_sent_back_to_back_are_read_whole_and_in_order() {
+        // A peer that does not wait between messages: the reader may take the start of
+        // the next message with the current one and must keep it, descriptors included.
+        let (a, b) = pair();
+        let mut batch = Message::PciCfgRead { addr: 8, len: 4 }.encode();
+        batch.extend(Message::Ret(0x1234).encode());
+        batch.extend(
+            Message::BarWrite {
+                addr: 0xc010,
+                val: 0xaabb_ccdd,
+                size: 4,
+                memory: false,
+            }
+            .encode(),
+        );
+        (&a).write_all(&batch).unwrap();
+        let fd = eventfd();
+        write_message(
+            &a,
+            &Message::SyncSysmem {
+                regions: vec![SysmemRegion {
+                    gpa: 0,
+                    size: 0x1000,
+                    offset: 0,
+                }],
+                fds: vec![fd.try_clone().unwrap()],
+            },
+        )
+        .unwrap();
+        write_message(&a, &Message::DeviceReset).unwrap();
+        write_message(
+            &a,
+            &Message::SetIrqfd {
+                irqfd: eventfd(),
+                resamplefd: eventfd(),
+            },
+        )
+        .unwrap();
+        write_message(
+            &a,
+            &Message::BarRead {
+                addr: 0xc000,
+                size: 1,
+                memory: false,
+            },
+        )
+        .unwrap();
+        let mut r = MessageReader::new();
+        let mut got = Vec::new();
+        for _ in 0..7 {
+            match r.next(&b, true, Duration::from_millis(200)).unwrap() {
+                Received::Message(m) => got.push(m),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        let names: Vec<_> = got.iter().map(|m| command_name(m.command())).collect();
+        assert_eq!(
+            names,
+            [
+                "PCI_CFGREAD",
+                "RET",
+                "BAR_WRITE",
+                "SYNC_SYSMEM",
+                "DEVICE_RESET",
+                "SET_IRQFD",
+                "BAR_READ"
+            ]
+        );
+        assert!(matches!(got[1], Message::Ret(0x1234)));
+        assert!(matches!(
+            got[2],
+            Message::BarWrite {
+                addr: 0xc010,
+                val: 0xaabb_ccdd,
+                size: 4,
+                memory: false
+            }
+        ));
+        assert_eq!(got[3].fds().len(), 1);
+        assert_eq!(got[5].fds().len(), 2);
+        assert!(r.is_empty());
+        assert!(matches!(
+            r.next(&b, false, Duration::ZERO).unwrap(),
+            Received::Idle
+        ));
+        drop(a);
+        assert!(matches!(
+            r.next(&b, true, Duration::ZERO).unwrap(),
+            Received::Closed
+        ));
+    }
+
+    #[test]
+    fn a_message_in_pieces_is_waited_for_up_to_the_stall_limit() {
+        // The receive timeout (here 200 ms) is only the wait slice: a peer pausing for
+        // several slices inside a message is waited for while under the stall limit.
+        let (a, b) = pair();
+        b.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        let bytes = Message::BarRead {
+            addr: 0xc000,
+            size: 2,
+            memory: false,
+        }
+        .encode();
+        let writer = std::thread::spawn(move || {
+            for piece in bytes.chunks(7) {
+                (&a).write_all(piece).unwrap();
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            a
+        });
+        let mut r = MessageReader::new();
+        let got = r.next(&b, true, Duration::from_secs(5)).unwrap();
+        assert!(
+            matches!(
+                got,
+                Received::Message(Message::BarRead {
+                    addr: 0xc000,
+                    size: 2,
+                    memory: false
+                })
+            ),
+            "{got:?}"
+        );
+        let a = writer.join().unwrap();
+        (&a).write_all(&header(cmd::BAR_READ, BAR_LEN as u64))
+            .unwrap();
+        let e = r.next(&b, true, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, ProtoError::Stalled { what: "BAR_READ" }), "{e}");
+    }
+
     proptest::proptest! {
         /// Any header and payload decode to a message or an error, never a panic, and a
         /// header is only accepted with exactly its command's payload size.
@@ -728,6 +1033,33 @@ mod tests {
             }
             let _ = decode(command, &payload, Vec::new());
         }
+    }
+
+    #[test]
+    fn descriptors_twice_for_one_message_are_refused() {
+        // SYNC_SYSMEM in two pieces, each with a descriptor: the second set cannot belong
+        // to the message the first came with.
+        let (a, b) = pair();
+        let bytes = Message::SyncSysmem {
+            regions: vec![SysmemRegion {
+                gpa: 0,
+                size: 0x1000,
+                offset: 0,
+            }],
+            fds: vec![eventfd()],
+        }
+        .encode();
+        for piece in [&bytes[..20], &bytes[20..]] {
+            let fd = eventfd();
+            let fds = [fd.as_fd()];
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+            sendmsg(&a, &[IoSlice::new(piece)], &mut control, SendFlags::empty()).unwrap();
+        }
+        let mut r = MessageReader::new();
+        let e = r.next(&b, true, Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, ProtoError::MisplacedFds), "{e}");
     }
 
     #[test]

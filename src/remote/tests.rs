@@ -299,7 +299,11 @@ fn bar_accesses_are_decoded_to_bar_and_offset() {
     // Disabling memory decoding in the command register stops MMIO decode.
     h.cfg_write(0x04, 0x0001, 2);
     assert_eq!(h.mmio_read(0xfeb0_0000, 4), u64::MAX);
-    assert_eq!(h.finish().unwrap().unclaimed, 4);
+    let stats = h.finish().unwrap();
+    assert_eq!(stats.unclaimed, 4);
+    // Counted by width whether or not they decode; the 3-byte read is not counted.
+    assert_eq!(stats.bar_reads, [0, 1, 5, 1]);
+    assert_eq!(stats.bar_writes, [0, 0, 2, 1]);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::guest_support::{parse_results, GuestRun};
 use crate::usernet_support::{
-    free_port, hostfwd_client, sha256_file, write_blob, DnsResponder, HttpServer, TempDir,
+    free_port, hostfwd_client, sha256_file, write_blob, DnsResponder, HttpServer, TempDir, LIFETIME,
 };
 
 /// Longest one usernet boot may take (the 64 MiB download dominates under TCG).
@@ -25,6 +25,36 @@ pub const BOOT_LIMIT_SECS: u64 = 420;
 pub const DOWNLOAD_BYTES: usize = 64 << 20;
 /// The upload size, MiB.
 pub const UPLOAD_MIB: usize = 16;
+
+/// The bulk transfers of one boot and the limits they run under.
+#[derive(Clone, Copy, Debug)]
+pub struct Bulk {
+    /// Bytes the guest downloads over HTTP.
+    pub download_bytes: usize,
+    /// MiB the guest uploads (random data as base64 text, this many MiB on the wire).
+    pub upload_mib: usize,
+    /// Guest seconds each transfer may take (0: no limit). Under `-icount sleep=off` the
+    /// guest's clock runs ahead of the host's whenever the guest idles, so a guest limit
+    /// only suits transfers that finish in seconds.
+    pub timeout: u32,
+    /// Host seconds the whole boot may take.
+    pub host_limit_secs: u64,
+    /// Cap on the guest's TCP receive buffer in bytes (`net.ipv4.tcp_rmem`), 0 for the
+    /// kernel's default: it bounds the window the guest advertises, so a sender without
+    /// congestion control cannot queue more than a slow NIC's receive ring holds.
+    pub tcp_rmem: usize,
+}
+
+impl Bulk {
+    /// What every NIC must move: 64 MiB down, 16 MiB up, within [`BOOT_LIMIT_SECS`].
+    pub const FULL: Bulk = Bulk {
+        download_bytes: DOWNLOAD_BYTES,
+        upload_mib: UPLOAD_MIB,
+        timeout: 0,
+        host_limit_secs: BOOT_LIMIT_SECS,
+        tcp_rmem: 0,
+    };
+}
 const DNS_NAME: &str = "vmnic-test.example";
 const DNS_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
 const GUEST_FWD_PORT: u16 = 8081;
@@ -62,20 +92,29 @@ pub fn boot(device: &str, restricted: bool) -> UsernetRun {
 /// As [`boot`], the guest giving each bulk transfer at most `bulk_timeout` guest seconds
 /// (0: no limit) so that the later steps still run when one stalls.
 pub fn boot_bulk_limited(device: &str, restricted: bool, bulk_timeout: u32) -> UsernetRun {
-    boot_sized(device, restricted, bulk_timeout, DOWNLOAD_BYTES, UPLOAD_MIB)
+    boot_with(
+        device,
+        restricted,
+        Bulk {
+            timeout: bulk_timeout,
+            ..Bulk::FULL
+        },
+    )
 }
 
-/// As [`boot_bulk_limited`] with a download of `download_bytes` and an upload of
-/// `upload_mib` MiB of random data (base64 in transit). For a NIC whose every byte is a
-/// port access through the PCI proxy (the NE2000), 64 MiB would take the best part of an
-/// hour even on QEMU's own model, so its test moves less.
-pub fn boot_sized(
-    device: &str,
-    restricted: bool,
-    bulk_timeout: u32,
-    download_bytes: usize,
-    upload_mib: usize,
-) -> UsernetRun {
+/// As [`boot`] with the bulk transfers and limits of `bulk`.
+pub fn boot_with(device: &str, restricted: bool, bulk: Bulk) -> UsernetRun {
+    assert!(
+        Duration::from_secs(bulk.host_limit_secs) < LIFETIME,
+        "the host's servers must outlive the boot"
+    );
+    let Bulk {
+        download_bytes,
+        upload_mib,
+        timeout: bulk_timeout,
+        host_limit_secs,
+        tcp_rmem,
+    } = bulk;
     let tag: String = device
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -105,7 +144,7 @@ pub fn boot_sized(
     let client = hostfwd_client(
         host_port,
         token.clone(),
-        Duration::from_secs(BOOT_LIMIT_SECS),
+        Duration::from_secs(host_limit_secs),
         stop.clone(),
     );
 
@@ -118,7 +157,7 @@ pub fn boot_sized(
     let append = format!(
         "vmnic.usernet=1 vmnic.http={} vmnic.http6={} vmnic.fwdport={GUEST_FWD_PORT} \
          vmnic.dnsname={DNS_NAME} vmnic.tftpfile={} vmnic.upmb={upload_mib} vmnic.restricted={} \
-         vmnic.bulktimeout={bulk_timeout}",
+         vmnic.bulktimeout={bulk_timeout} vmnic.tcprmem={tcp_rmem}",
         http.port,
         if restricted { 0 } else { http6.port },
         if restricted { "" } else { "boot.bin" },
@@ -128,7 +167,7 @@ pub fn boot_sized(
     let out = Command::new(root.join("scripts/guest/run.sh"))
         .env("VMNIC_BIN", env!("CARGO_BIN_EXE_vm-nic"))
         .args(["--nic", "vm-nic", "--ping", "3", "--timeout"])
-        .arg(BOOT_LIMIT_SECS.to_string())
+        .arg(host_limit_secs.to_string())
         .args(["--append", &append, "--", "-device"])
         .arg(format!("{device},netdev=n0"))
         .args(["-netdev", &netdev])
@@ -162,10 +201,13 @@ pub fn boot_sized(
 }
 
 impl UsernetRun {
-    /// Echoes the figures worth keeping (shown with `--nocapture`).
+    /// Echoes the figures worth keeping (shown with `--nocapture`): the guest's results
+    /// and the device server's summary (messages per second, BAR accesses by width).
     fn show(&self) {
         for l in self.run.output.lines() {
-            if l.starts_with("VMNIC-RESULT") {
+            if l.starts_with("VMNIC-RESULT")
+                || (l.starts_with("VMNIC-HOST") && l.contains("messages"))
+            {
                 println!("{l}");
             }
         }

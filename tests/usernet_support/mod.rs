@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// No peer here lives longer than this.
-pub const LIFETIME: Duration = Duration::from_secs(900);
+/// No peer here lives longer than this. Longer than any guest boot's host-side limit
+/// (the NE2000's bulk boot may take 20 minutes): a server that stopped accepting before
+/// the guest's last step would fail that step for a reason that is not the NIC's.
+pub const LIFETIME: Duration = Duration::from_secs(1800);
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
