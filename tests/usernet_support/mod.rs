@@ -15,9 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// No peer here lives longer than this. Longer than any guest boot's host-side limit
-/// (the NE2000's bulk boot may take 20 minutes): a server that stopped accepting before
+/// (the NE2000's bulk boot may take 45 minutes): a server that stopped accepting before
 /// the guest's last step would fail that step for a reason that is not the NIC's.
-pub const LIFETIME: Duration = Duration::from_secs(1800);
+pub const LIFETIME: Duration = Duration::from_secs(3000);
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
