@@ -12,33 +12,16 @@ use vm_nic_backends::user::{self, UserConfig, UserNet};
 use vm_nic_backends::NetBackend;
 
 fn dhcp_msg(kind: DhcpMessageType, broadcast: bool, requested: Option<Ipv4Addr>) -> Vec<u8> {
-    let repr = DhcpRepr {
+    dhcp_frame(&DhcpRepr {
         message_type: kind,
-        transaction_id: 0x1234_5678,
-        secs: 0,
-        client_hardware_address: GUEST_MAC,
-        client_ip: Ipv4Addr::UNSPECIFIED,
-        your_ip: Ipv4Addr::UNSPECIFIED,
-        server_ip: Ipv4Addr::UNSPECIFIED,
-        router: None,
-        subnet_mask: None,
-        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
         broadcast,
         requested_ip: requested,
         client_identifier: Some(GUEST_MAC),
         server_identifier: requested.map(|_| GW),
         parameter_request_list: Some(&[1, 3, 6, 12, 15, 28, 42]),
-        dns_servers: None,
         max_size: Some(576),
-        lease_duration: None,
-        renew_duration: None,
-        rebind_duration: None,
-        additional_options: &[],
-    };
-    let mut p = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut DhcpPacket::new_unchecked(&mut p[..]))
-        .unwrap();
-    udp((Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &p)
+        ..dhcp_discover(GUEST_MAC)
+    })
 }
 
 struct Reply {

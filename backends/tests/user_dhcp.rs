@@ -23,33 +23,14 @@ fn msg(
     requested: Option<Ipv4Addr>,
     server: Option<Ipv4Addr>,
 ) -> Vec<u8> {
-    let repr = DhcpRepr {
+    dhcp_frame(&DhcpRepr {
         message_type: kind,
         transaction_id: 0x0bad_cafe,
-        secs: 0,
-        client_hardware_address: chaddr,
-        client_ip: Ipv4Addr::UNSPECIFIED,
-        your_ip: Ipv4Addr::UNSPECIFIED,
-        server_ip: Ipv4Addr::UNSPECIFIED,
-        router: None,
-        subnet_mask: None,
-        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
-        broadcast: false,
         requested_ip: requested,
-        client_identifier: None,
         server_identifier: server,
         parameter_request_list: Some(&[1, 3, 6, 12, 15, 119]),
-        dns_servers: None,
-        max_size: None,
-        lease_duration: None,
-        renew_duration: None,
-        rebind_duration: None,
-        additional_options: &[],
-    };
-    let mut p = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut DhcpPacket::new_unchecked(&mut p[..]))
-        .unwrap();
-    udp((Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &p)
+        ..dhcp_discover(chaddr)
+    })
 }
 
 /// The DHCP replies waiting, as raw BOOTP messages.

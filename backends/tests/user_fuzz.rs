@@ -7,8 +7,6 @@
 
 mod user_util;
 
-use std::net::Ipv4Addr;
-
 use proptest::prelude::*;
 use smoltcp::wire::*;
 use user_util::*;
@@ -17,35 +15,11 @@ use vm_nic_backends::NetBackend;
 
 fn seeds() -> Vec<Vec<u8>> {
     let mut g = GuestTcp::new(1234, (GW, 80));
-    let dhcp = {
-        let repr = DhcpRepr {
-            message_type: DhcpMessageType::Discover,
-            transaction_id: 1,
-            secs: 0,
-            client_hardware_address: GUEST_MAC,
-            client_ip: Ipv4Addr::UNSPECIFIED,
-            your_ip: Ipv4Addr::UNSPECIFIED,
-            server_ip: Ipv4Addr::UNSPECIFIED,
-            router: None,
-            subnet_mask: None,
-            relay_agent_ip: Ipv4Addr::UNSPECIFIED,
-            broadcast: false,
-            requested_ip: Some(GUEST_IP),
-            client_identifier: None,
-            server_identifier: None,
-            parameter_request_list: Some(&[1, 3, 6]),
-            dns_servers: None,
-            max_size: None,
-            lease_duration: None,
-            renew_duration: None,
-            rebind_duration: None,
-            additional_options: &[],
-        };
-        let mut p = vec![0u8; repr.buffer_len()];
-        repr.emit(&mut DhcpPacket::new_unchecked(&mut p[..]))
-            .unwrap();
-        udp((Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &p)
-    };
+    let dhcp = dhcp_frame(&DhcpRepr {
+        transaction_id: 1,
+        requested_ip: Some(GUEST_IP),
+        ..dhcp_discover(GUEST_MAC)
+    });
     let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
         target_addr: HOST_V6,
         lladdr: Some(GUEST_MAC.into()),

@@ -57,6 +57,42 @@ pub fn udp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8
 }
 
 /// A UDP datagram over IPv6 (hop limit 64) to the gateway's MAC.
+/// A DHCP DISCOVER from `chaddr` with no options beyond a parameter request list; tests
+/// change what they need with struct update syntax.
+pub fn dhcp_discover(chaddr: EthernetAddress) -> DhcpRepr<'static> {
+    DhcpRepr {
+        message_type: DhcpMessageType::Discover,
+        transaction_id: 0x1234_5678,
+        secs: 0,
+        client_hardware_address: chaddr,
+        client_ip: Ipv4Addr::UNSPECIFIED,
+        your_ip: Ipv4Addr::UNSPECIFIED,
+        server_ip: Ipv4Addr::UNSPECIFIED,
+        router: None,
+        subnet_mask: None,
+        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+        broadcast: false,
+        requested_ip: None,
+        client_identifier: None,
+        server_identifier: None,
+        parameter_request_list: Some(&[1, 3, 6]),
+        dns_servers: None,
+        max_size: None,
+        lease_duration: None,
+        renew_duration: None,
+        rebind_duration: None,
+        additional_options: &[],
+    }
+}
+
+/// `repr` as a guest sends it: from 0.0.0.0:68 to the broadcast address, port 67.
+pub fn dhcp_frame(repr: &DhcpRepr) -> Vec<u8> {
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut DhcpPacket::new_unchecked(&mut p[..]))
+        .unwrap();
+    udp((Ipv4Addr::UNSPECIFIED, 68), (Ipv4Addr::BROADCAST, 67), &p)
+}
+
 pub fn udp6(
     src: (std::net::Ipv6Addr, u16),
     dst: (std::net::Ipv6Addr, u16),
