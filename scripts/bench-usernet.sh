@@ -4,7 +4,7 @@
 #   (a) slirp4netns (libslirp)   (b) pasta (passt)   (c) vm-nic switch -netdev user
 # measures, against servers on the host's 127.0.0.1 reached through the stack's gateway
 # address: iperf3 guest->host, host->guest (-R) and 4 parallel streams (-P 4), MTU 1500;
-# ping RTT to the gateway; TCP connections per second (connect + close). Then the peak
+# ping RTT to the gateway; TCP connections per second (connect + abortive close). Then the peak
 # memory (VmHWM) of vm-nic switch holding 1,000 idle TCP flows.
 #
 #   sudo scripts/bench-usernet.sh [--seconds N] [--runs N] [--out FILE]
@@ -136,10 +136,18 @@ cat >"$work/client.py" <<'EOF'
 import socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "cps":  # connections per second; refused or failed ones counted apart
+    # Each connection ends with a reset (SO_LINGER 0), not a FIN: a FIN close leaves the
+    # client's port in TIME-WAIT whenever the client closes first, and at several
+    # thousand connections a second the namespace runs out of ephemeral ports within
+    # 2 s (the rate then falls to a few hundred), which measures the client's port pool
+    # and who happens to close first, not the stack.
+    import struct
+    linger = struct.pack("ii", 1, 0)
     n, bad, t0 = 0, 0, time.time()
     while time.time() - t0 < float(sys.argv[4]):
         try:
-            s = socket.create_connection((host, port), timeout=5); s.close(); n += 1
+            s = socket.create_connection((host, port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger); s.close(); n += 1
         except OSError:
             bad += 1
     print("%.0f" % (n / (time.time() - t0)) + (" (%d refused)" % bad if bad else ""))
@@ -229,7 +237,7 @@ run_stacks() {
     rows+=("$(measure "$tag-c$r" 10.0.2.2 "vm-nic switch $("$bin" --version | awk '{print $2}')")")
     stop "$vmnic_pid" "$tag-c$r"
 
-    echo "Command: \`sudo scripts/bench-usernet.sh $args\` (run $r of $runs) on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Command: \`${VMNIC_BIN:+VMNIC_BIN=$VMNIC_BIN }scripts/bench-usernet.sh $args\` as root (run $r of $runs) on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "| stack | guest→host Gbit/s | host→guest Gbit/s | 4 streams Gbit/s | ping RTT ms | TCP conn/s |"
     echo "|---|---|---|---|---|---|"
