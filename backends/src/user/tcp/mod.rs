@@ -204,7 +204,9 @@ impl TcpNat {
         flow.timer = Some(cx.now + cx.cfg.limits.tcp_connect);
         let id = self.insert(flow);
         let f = self.flows[id].as_mut().expect("just inserted");
-        if !set_interest(cx, id, f, false, true) {
+        // Watch for the connect's completion, or, when it completed inside connect(2),
+        // straight away for what `connected` watches (one epoll_ctl, not ADD then MOD).
+        if !set_interest(cx, id, f, connected, !connected) {
             self.remove(cx, id);
             reset_for(cx, &key, seg);
             return Verdict::Refused;
