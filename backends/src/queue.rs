@@ -91,9 +91,8 @@ impl FrameQueue {
                 return;
             };
             self.bytes -= f.len();
-            let mut segs = Vec::new();
-            match gso::segment(&hdr, &f, &mut |s| segs.push(s.to_vec())) {
-                Ok(_) => {
+            match gso::segment_to_vec(&hdr, &f) {
+                Ok(segs) => {
                     for s in segs.into_iter().rev() {
                         self.bytes += s.len();
                         self.frames.push_front((VirtioNetHdr::default(), s));
