@@ -18,6 +18,7 @@
 
 pub mod device;
 pub mod irq;
+pub mod isa_carrier;
 pub mod memory;
 pub mod protocol;
 pub mod server;
@@ -26,7 +27,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 
-use vm_nic_devices::Clock;
+use vm_memory::GuestMemoryMmap;
+use vm_nic_devices::{Clock, NicDevice};
+
+use isa_carrier::{IsaCarrier, IsaLine, CARRIER_IDS};
 
 pub use irq::EventfdIrq;
 pub use server::{MonotonicClock, Server, ServerError, Stats};
@@ -43,7 +47,8 @@ Serves one vm-nic NIC to QEMU's multi-process PCI proxy:
   --fd N         serve on inherited Unix socket N (the other end is QEMU's fd=N)
   --socket PATH  listen on Unix socket PATH and serve the first connection
   -device ...    the NIC, in QEMU's syntax (e1000, e1000-82544gc, e1000-82545em,
-                 rtl8139, ne2k_pci)
+                 rtl8139, ne2k_pci; ne2k_isa behind a PCI carrier function,
+                 see docs/integrating.md)
   -netdev ...    its network backend, in QEMU's syntax (e.g. user,id=n0)
 ";
 
@@ -150,19 +155,34 @@ pub fn main(args: &[String]) -> Result<(), String> {
     };
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
     let irq = EventfdIrq::new();
+    let line = IsaLine::new(irq.clone());
     let nic = device::build_nic(
         &args.device,
         &args.netdevs,
-        Box::new(irq.clone()),
+        Box::new(line.clone()),
         clock.clone(),
         memory::empty(),
     )?;
-    if nic.pci().is_none() {
-        return Err(format!(
-            "{} is not a PCI device; QEMU's proxy serves PCI functions only",
-            nic.model()
-        ));
-    }
+    // QEMU's proxy carries PCI functions only: an ISA card goes behind a carrier function.
+    let nic: Box<dyn NicDevice<GuestMemoryMmap>> = match IsaCarrier::wrap(nic, line) {
+        Ok(carrier) => {
+            log::info!(
+                "{} is an ISA card: serving its ports as BAR 0 of a PCI carrier function \
+                 ({:04x}:{:04x}); load its ISA driver at that BAR's I/O address",
+                carrier.model(),
+                CARRIER_IDS.vendor,
+                CARRIER_IDS.device
+            );
+            Box::new(carrier)
+        }
+        Err(nic) if nic.pci().is_some() => nic,
+        Err(nic) => {
+            return Err(format!(
+                "{} has neither a PCI function nor ISA ports to serve",
+                nic.model()
+            ))
+        }
+    };
     let sock = match &args.endpoint {
         Endpoint::Fd(fd) => inherited_socket(*fd)?,
         Endpoint::Socket(path) => accept_one(path)?,

@@ -579,10 +579,12 @@ fn socket_endpoint_serves_the_first_connection_and_removes_the_path() {
 }
 
 #[test]
-fn isa_devices_and_bad_options_are_refused_before_serving() {
+fn bad_options_are_refused_before_serving_and_isa_cards_are_accepted() {
     let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // An ISA card gets past device construction (behind its carrier function) to the
+    // endpoint, which is what fails here.
     let e = main(&a(&["--fd", "1000000", "-device", "ne2k_isa"])).unwrap_err();
-    assert!(e.contains("not a PCI device"), "{e}");
+    assert!(e.contains("--fd 1000000"), "{e}");
     let e = main(&a(&[
         "--fd",
         "1000000",
