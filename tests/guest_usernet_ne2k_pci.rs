@@ -20,18 +20,9 @@ mod usernet_support;
 
 use guest_usernet_support::Bulk;
 
-/// The NE2000's bulk transfers: the full download, a 2 MiB upload, 45 minutes of host time.
-const NE2K_BULK: Bulk = Bulk {
-    download_bytes: guest_usernet_support::DOWNLOAD_BYTES,
-    upload_mib: 2,
-    timeout: 0,
-    host_limit_secs: 2700,
-    tcp_rmem: 32 << 10,
-};
-
 #[test]
 fn linux_ne2k_pci_passes_every_user_network_step() {
-    let r = guest_usernet_support::boot_with("ne2k_pci", false, NE2K_BULK);
+    let r = guest_usernet_support::boot_with("ne2k_pci", false, Bulk::NE2000);
     r.run.expect("tcp_rmem", "4096,32768,32768");
     r.assert_all("ne2k-pci");
 }

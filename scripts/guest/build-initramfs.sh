@@ -14,7 +14,8 @@ flock 9
 # different guest scripts can share one cache (and run concurrently) without one using
 # the other's /init.
 key="$(cat "$here/init.sh" "$here/udhcpc.script" "$here/build-initramfs.sh" \
-        "$here"/steps-*.sh "$cache/ingredients.ok" "$cache/kernel-version" 2>/dev/null |
+        "$here"/steps-*.sh "$cache/ingredients.ok" "$cache/kernel-version" \
+        "$cache/isa-modules.ok" 2>/dev/null |
        sha256sum | cut -c1-16)"
 out="$cache/initramfs-$key.cpio.gz"
 if [ -f "$out" ]; then
@@ -39,6 +40,7 @@ for m in mii.ko ethernet/8390/8390.ko ethernet/8390/ne2k-pci.ko ethernet/realtek
          ethernet/realtek/8139cp.ko ethernet/intel/e1000/e1000.ko; do
     cp "$mods/$m" "$tree/lib/modules/"
 done
+cp "$cache/isa-modules"/{ne.ko,8390p.ko,isa-irqpoll.ko} "$tree/lib/modules/"
 
 # ethtool plus every shared library the loader needs (libmnl from the package, the rest
 # from the host's libc6, which is the same Debian release).

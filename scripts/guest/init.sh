@@ -14,6 +14,9 @@ result() { echo "VMNIC-RESULT $*"; }
 # Guest uptime in seconds, for the stage timings (t_*=) in the result lines.
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 finish() {
+    if [ -e /sys/module/isa_irqpoll ]; then
+        result "isa_irqs_delivered=$(cat /sys/module/isa_irqpoll/parameters/delivered)"
+    fi
     result done=1
     sync
     poweroff -f
@@ -45,6 +48,31 @@ for m in mii 8390 ne2k-pci 8139too 8139cp e1000; do
     fi
 done
 
+# vm-nic serves an ISA card (ne2k_isa) behind a PCI carrier function (1b36:00f0) whose
+# BAR 0 is the card's 32 ports: Linux's ISA driver is loaded at that address and the
+# function's IRQ, as an ISA card's jumpers would be given to it. isa-irqpoll then stands
+# in for the interrupt wire (irqpoll skips the exclusive line an ISA driver takes).
+for dev in /sys/bus/pci/devices/*; do
+    [ "$(cat "$dev/vendor"):$(cat "$dev/device")" = 0x1b36:0x00f0 ] || continue
+    io=$(head -n1 "$dev/resource" | cut -d' ' -f1)
+    io=$(printf '0x%x' "$io")
+    irq=$(cat "$dev/irq")
+    result "isa_carrier=${dev##*/} isa_io=$io isa_irq=$irq"
+    for m in 8390p ne isa-irqpoll; do
+        case "$m" in
+            ne) args="io=$io irq=$irq" ;;
+            *) args="" ;;
+        esac
+        # shellcheck disable=SC2086
+        if insmod "/lib/modules/$m.ko" $args 2>/tmp/insmod.err; then
+            result "insmod_$m=ok"
+        else
+            result "insmod_$m=fail"
+            sed 's/^/VMNIC-LOG /' /tmp/insmod.err
+        fi
+    done
+done
+
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do
     sleep 0.1
@@ -60,7 +88,11 @@ result "nics=$(ls /sys/class/net | grep -vc '^lo$')"
 driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")
 result "driver=$driver t_driver=$(uptime_s)"
 result "mac=$(cat /sys/class/net/eth0/address)"
-result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
+if [ -e /sys/class/net/eth0/device/vendor ]; then
+    result "pci_id=$(cat /sys/class/net/eth0/device/vendor):$(cat /sys/class/net/eth0/device/device) revision=$(cat /sys/class/net/eth0/device/revision)"
+else
+    result "pci_id=none device=$(basename "$(readlink /sys/class/net/eth0/device)")"
+fi
 
 ip link set lo up
 if [ "$run_ethtool" = 1 ]; then
