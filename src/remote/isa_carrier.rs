@@ -35,8 +35,8 @@ pub const CARRIER_IDS: PciIds = PciIds {
 };
 
 /// The interrupt line handed to the card when it is built: it remembers the level the card
-/// drives and, until [`IsaLine::capture`] is called, passes it straight on to `line` (for
-/// a PCI model, which applies Interrupt Disable itself).
+/// drives and passes it straight on to the line it wraps (right for a PCI model, which
+/// applies Interrupt Disable itself) until [`IsaCarrier::wrap`] takes that line over.
 #[derive(Clone)]
 pub struct IsaLine<L: IrqLine + Clone> {
     level: Arc<AtomicBool>,
