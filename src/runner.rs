@@ -17,7 +17,9 @@
 //!    [`NetBackend::poll`] on backends whose deadline passed or whose fd is readable.
 //!
 //! Every loop is bounded by [`Runner::BUDGET`] frames per client per call, so one busy
-//! backend cannot starve the others or the VMM.
+//! backend cannot starve the others or the VMM. A backend that
+//! [waits for its fd](NetBackend::recv_waits_for_fd) (a tap) and was found empty is not
+//! read again until its fd is reported readable.
 //!
 //! A VMM with its own event loop registers [`Runner::poll_fds`] for readability, sleeps
 //! at most [`Runner::next_timeout`], and calls [`Runner::dispatch`] with the fds that
@@ -120,6 +122,11 @@ pub struct Runner<M> {
     link: Vec<bool>,
     /// The last pump stopped at a budget: there is more to do at once.
     more: bool,
+    /// Per NIC, per link: the backend [waits for its fd](NetBackend::recv_waits_for_fd)
+    /// and its last `recv` found nothing, so `recv` is skipped until the fd polls
+    /// readable (each skip saves a read that would fail with `EAGAIN`).
+    nic_drained: Vec<bool>,
+    link_drained: Vec<bool>,
 }
 
 impl<M: GuestMemory> Runner<M> {
@@ -129,6 +136,7 @@ impl<M: GuestMemory> Runner<M> {
     /// A runner over `net`; `clock` must be the clock the NICs were given.
     pub fn new(net: Network<M>, clock: Arc<dyn Clock>) -> Self {
         let n = net.nics.len();
+        let links = net.links.len();
         Runner {
             net,
             clock,
@@ -136,6 +144,8 @@ impl<M: GuestMemory> Runner<M> {
             held: vec![None; n],
             link: vec![true; n],
             more: false,
+            nic_drained: vec![false; n],
+            link_drained: vec![false; links],
         }
     }
 
@@ -160,8 +170,20 @@ impl<M: GuestMemory> Runner<M> {
     }
 
     /// Moves every frame that can move now, without blocking; returns how many moved.
+    ///
+    /// When a pass moved frames it runs once more, so that what an in-process backend
+    /// answered at once (the user network's ARP, ping and DNS replies, a TCP handshake)
+    /// reaches its destination in the same call instead of the next loop iteration.
     pub fn pump(&mut self) -> usize {
         self.more = false;
+        let mut moved = self.pump_pass();
+        if moved > 0 {
+            moved += self.pump_pass();
+        }
+        moved
+    }
+
+    fn pump_pass(&mut self) -> usize {
         let ready = self.hubs_with_ready_nic();
         let mut moved = self.backends_to_hubs(&ready);
         moved += self.deliver_to_nics();
@@ -188,7 +210,7 @@ impl<M: GuestMemory> Runner<M> {
             let Some(hub) = self.net.links[i].hub else {
                 continue;
             };
-            if !ready.contains(&hub) && !self.other_link_on_hub(i, hub) {
+            if self.link_drained[i] || !ready.contains(&hub) && !self.other_link_on_hub(i, hub) {
                 continue;
             }
             let Link {
@@ -202,6 +224,7 @@ impl<M: GuestMemory> Runner<M> {
             let (n, more) = forward(&mut **backend, port, &mut self.buf);
             moved += n;
             self.more |= more;
+            self.link_drained[i] = !more && backend.recv_waits_for_fd();
         }
         moved
     }
@@ -242,9 +265,15 @@ impl<M: GuestMemory> Runner<M> {
                     moved += 1;
                     continue;
                 }
+                if self.nic_drained[i] {
+                    break;
+                }
                 let n = match dev.backend_mut().recv(&mut self.buf) {
                     Ok(Some(n)) => n,
-                    Ok(None) => break,
+                    Ok(None) => {
+                        self.nic_drained[i] = dev.backend().recv_waits_for_fd();
+                        break;
+                    }
                     Err(e) => {
                         debug!("{}: backend receive failed: {e}", nic.spec.name);
                         break;
@@ -273,22 +302,24 @@ impl<M: GuestMemory> Runner<M> {
                 fired += 1;
             }
         }
-        self.for_each_backend(|b| {
+        self.for_each_backend(|b, drained| {
             if b.next_deadline().is_some_and(|d| d <= now) {
                 poll_backend(b, now);
+                *drained = false;
                 fired += 1;
             }
         });
         fired
     }
 
-    fn for_each_backend(&mut self, mut f: impl FnMut(&mut dyn NetBackend)) {
-        for nic in &mut self.net.nics {
-            f(nic.device.backend_mut());
+    /// Calls `f` on every backend with its drained flag (see `nic_drained`).
+    fn for_each_backend(&mut self, mut f: impl FnMut(&mut dyn NetBackend, &mut bool)) {
+        for (nic, drained) in self.net.nics.iter_mut().zip(&mut self.nic_drained) {
+            f(nic.device.backend_mut(), drained);
         }
-        for l in &mut self.net.links {
+        for (l, drained) in self.net.links.iter_mut().zip(&mut self.link_drained) {
             if let Some(b) = &mut l.backend {
-                f(&mut **b);
+                f(&mut **b, drained);
             }
         }
     }
@@ -363,9 +394,10 @@ impl<M: GuestMemory> Runner<M> {
     pub fn dispatch(&mut self, readable: &[RawFd]) -> Activity {
         if !readable.is_empty() {
             let now = Instant::now();
-            self.for_each_backend(|b| {
+            self.for_each_backend(|b, drained| {
                 if b.poll_fd().is_some_and(|fd| readable.contains(&fd)) {
                     poll_backend(b, now);
+                    *drained = false;
                 }
             });
         }

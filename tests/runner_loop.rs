@@ -182,6 +182,10 @@ struct DatagramBackend {
     counters: Counters,
     deadline: Option<Instant>,
     polls: Arc<Mutex<usize>>,
+    /// What `recv_waits_for_fd` says (true: nothing is queued in-process, as for a tap).
+    waits_for_fd: bool,
+    /// Calls of `recv`.
+    recvs: Arc<Mutex<usize>>,
 }
 
 impl NetBackend for DatagramBackend {
@@ -193,6 +197,7 @@ impl NetBackend for DatagramBackend {
         self.sock.send(frame).map(|_| ())
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        *self.recvs.lock().unwrap() += 1;
         match self.sock.recv(buf) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -201,6 +206,9 @@ impl NetBackend for DatagramBackend {
     }
     fn poll_fd(&self) -> Option<RawFd> {
         Some(self.sock.as_raw_fd())
+    }
+    fn recv_waits_for_fd(&self) -> bool {
+        self.waits_for_fd
     }
     fn counters(&self) -> Counters {
         self.counters
@@ -220,6 +228,23 @@ impl NetBackend for DatagramBackend {
 fn build_with_datagram(
     deadline: Option<Instant>,
 ) -> (Runner<Mem>, Vec<Handle>, UnixDatagram, Arc<Mutex<usize>>) {
+    let d = build_with_datagram_waiting(deadline, false);
+    (d.runner, d.nics, d.peer, d.polls)
+}
+
+/// A runner over one NIC on a [`DatagramBackend`], with the test's ends of it.
+struct DatagramRig {
+    runner: Runner<Mem>,
+    nics: Vec<Handle>,
+    peer: UnixDatagram,
+    polls: Arc<Mutex<usize>>,
+    recvs: Arc<Mutex<usize>>,
+}
+
+/// As [`build_with_datagram`], the backend saying `waits_for_fd`.
+fn build_with_datagram_waiting(deadline: Option<Instant>, waits_for_fd: bool) -> DatagramRig {
+    let recvs = Arc::new(Mutex::new(0));
+    let recvs2 = recvs.clone();
     let cfg = NetConfig::parse_line("-netdev socket,id=s -device e1000,netdev=s").unwrap();
     let (ours, theirs) = UnixDatagram::pair().unwrap();
     ours.set_nonblocking(true).unwrap();
@@ -241,12 +266,139 @@ fn build_with_datagram(
                 counters: Counters::default(),
                 deadline,
                 polls: polls2.clone(),
+                waits_for_fd,
+                recvs: recvs2.clone(),
             }) as Box<dyn NetBackend>)
         })
         .build()
         .unwrap();
-    let h = handles.lock().unwrap().clone();
-    (Runner::new(net, clock), h, theirs, polls)
+    let nics = handles.lock().unwrap().clone();
+    DatagramRig {
+        runner: Runner::new(net, clock),
+        nics,
+        peer: theirs,
+        polls,
+        recvs,
+    }
+}
+
+#[test]
+fn a_drained_backend_that_waits_for_its_fd_is_read_again_only_once_it_polls_readable() {
+    let DatagramRig {
+        runner: mut r,
+        nics: nic,
+        peer,
+        recvs,
+        ..
+    } = build_with_datagram_waiting(None, true);
+    nic[0].open(4);
+    let reads = || *recvs.lock().unwrap();
+    // The first pump finds nothing; later ones do not ask again (each would be an EAGAIN).
+    assert_eq!(r.pump(), 0);
+    assert_eq!(reads(), 1);
+    r.pump();
+    r.dispatch(&[]);
+    assert_eq!(
+        reads(),
+        1,
+        "a drained backend was read before its fd polled readable"
+    );
+    assert_eq!(r.poll_fds().len(), 1, "its fd is still watched");
+    // A frame arrives: once the loop reports the fd readable, it is read.
+    peer.send(&tagged(7)).unwrap();
+    assert_eq!(r.dispatch(&r.poll_fds()).frames, 1);
+    assert_eq!(nic[0].received(), vec![tagged(7)]);
+    assert_eq!(
+        reads(),
+        3,
+        "the frame, then the read that found the socket empty"
+    );
+}
+
+#[test]
+fn a_backend_that_promises_nothing_is_read_on_every_pump() {
+    let DatagramRig {
+        runner: mut r,
+        nics: nic,
+        recvs,
+        ..
+    } = build_with_datagram_waiting(None, false);
+    nic[0].open(4);
+    r.pump();
+    r.pump();
+    r.dispatch(&[]);
+    assert_eq!(*recvs.lock().unwrap(), 3);
+}
+
+/// An in-process backend that answers every frame at once (as the user network answers
+/// an ARP request or a ping of its gateway).
+struct EchoBackend {
+    queue: std::collections::VecDeque<Vec<u8>>,
+    counters: Counters,
+}
+
+impl NetBackend for EchoBackend {
+    fn kind(&self) -> &'static str {
+        "user"
+    }
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.queue.push_back(frame.to_vec());
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.queue.pop_front().map(|f| {
+            buf[..f.len()].copy_from_slice(&f);
+            f.len()
+        }))
+    }
+    fn has_pending(&self) -> bool {
+        !self.queue.is_empty()
+    }
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+#[test]
+fn an_in_process_answer_goes_out_in_the_same_pump() {
+    let cfg = NetConfig::parse_line(
+        "-netdev socket,id=a -netdev socket,id=b \
+         -netdev hubport,id=ha,hubid=0,netdev=a -netdev hubport,id=hb,hubid=0,netdev=b",
+    )
+    .unwrap();
+    let rec = Arc::new(Mutex::new(None));
+    let rec2 = rec.clone();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+    let net = NetworkBuilder::new(&cfg)
+        .guest(Guest {
+            memory: guest_memory(),
+            clock: clock.clone(),
+            irq: Box::new(|_, _| Box::new(NoIrq)),
+        })
+        .backend_opener(move |_, _| {
+            let mut slot = rec2.lock().unwrap();
+            if slot.is_none() {
+                let (b, h) = RecordingBackend::new();
+                *slot = Some(h);
+                return Ok(Box::new(b) as Box<dyn NetBackend>);
+            }
+            Ok(Box::new(EchoBackend {
+                queue: Default::default(),
+                counters: Counters::default(),
+            }) as Box<dyn NetBackend>)
+        })
+        .build()
+        .unwrap();
+    let mut r = Runner::new(net, clock);
+    let host = rec.lock().unwrap().clone().unwrap();
+    assert!(host.inject(&tagged(9)));
+    // One pump: the frame reaches the echo backend, and its answer comes back.
+    assert_eq!(
+        r.pump(),
+        4,
+        "in, to the echo, its answer in, out to the host"
+    );
+    assert_eq!(host.take_sent(), vec![tagged(9)]);
 }
 
 #[test]

@@ -125,6 +125,15 @@ pub trait NetBackend: Send {
         false
     }
 
+    /// True when frames reach `recv` only through [`NetBackend::poll_fd`]: once `recv`
+    /// has returned `Ok(None)`, it returns `None` again until the descriptor polls
+    /// readable (nothing is queued inside the process, as with a tap). An event loop may
+    /// then skip `recv` until the descriptor is readable, saving a system call that
+    /// would fail with `EAGAIN`. The default, `false`, promises nothing.
+    fn recv_waits_for_fd(&self) -> bool {
+        false
+    }
+
     /// Whether the far side is there. Devices report this as their link state.
     fn link_up(&self) -> bool {
         true
@@ -212,6 +221,9 @@ impl<T: NetBackend + ?Sized> NetBackend for Box<T> {
     }
     fn has_pending(&self) -> bool {
         (**self).has_pending()
+    }
+    fn recv_waits_for_fd(&self) -> bool {
+        (**self).recv_waits_for_fd()
     }
     fn link_up(&self) -> bool {
         (**self).link_up()

@@ -373,6 +373,9 @@ impl NetBackend for DumpFilter {
     fn has_pending(&self) -> bool {
         self.inner.has_pending()
     }
+    fn recv_waits_for_fd(&self) -> bool {
+        self.inner.recv_waits_for_fd()
+    }
     fn link_up(&self) -> bool {
         self.inner.link_up()
     }

@@ -350,6 +350,11 @@ impl NetBackend for TapBackend {
         Ok(None)
     }
 
+    /// Frames come only from the queues' descriptors: `recv` keeps nothing back.
+    fn recv_waits_for_fd(&self) -> bool {
+        true
+    }
+
     fn poll_fd(&self) -> Option<RawFd> {
         Some(match &self.readiness {
             Some(r) => r.fd(),
