@@ -4,7 +4,8 @@
 # through vm-nic's user-mode network.
 #
 #   scripts/demo.sh [MODEL[,prop=value]]    (default e1000; also e1000-82544gc,
-#                                            e1000-82545em, ne2k_pci, rtl8139[,revision=0x10])
+#                                            e1000-82545em, ne2k_pci, ne2k_isa,
+#                                            rtl8139[,revision=0x10])
 #
 # On a fresh Debian 12 machine with Rust installed it first installs QEMU, busybox, cpio
 # and ethtool (when run as root), then fetches a Debian kernel into .cache/guest/.
@@ -41,7 +42,11 @@ value() { echo "$out" | sed -n "s/^VMNIC-RESULT .*\b$1=\([^ ]*\).*/\1/p" | tail 
 
 echo
 echo "guest kernel       $(value kernel)"
-echo "NIC                $(value pci_id) revision $(value revision), MAC $(value mac)"
+if [ "$(value pci_id)" = none ]; then
+    echo "NIC                ISA card at $(value isa_io) IRQ $(value isa_irq) (carrier PCI function $(value isa_carrier)), MAC $(value mac)"
+else
+    echo "NIC                $(value pci_id) revision $(value revision), MAC $(value mac)"
+fi
 echo "driver bound       $(value driver)"
 echo "DHCP lease         $(value dhcp_ip)/$(value dhcp_mask) router $(value dhcp_router) DNS $(value dhcp_dns) for $(value dhcp_lease) s"
 echo "$out" | sed -n 's/^VMNIC-LOG \(.*\(bytes from\|packets transmitted\|round-trip\).*\)/ping               \1/p'
