@@ -12,13 +12,13 @@ mkdir -p "$cache"
 exec 9>"$cache/.fetch.lock"
 flock 9
 
-# build_isa_modules: the ISA NE2000 driver (ne.ko) and the port-I/O 8390 core it links
-# against (8390p.ko), and the harness's isa-irqpoll.ko. Debian's x86-64 kernel has no ISA
-# bus option, so it ships neither driver;
-# they are built here, unmodified, from the kernel's own source package against its own
-# headers (both unpacked into the cache, nothing installed). Needs make and the
-# compiler the kernel was built with (gcc-12 on Debian 12). The guest loads them for
-# `ne2k_isa`, which `vm-nic remote` serves behind a PCI carrier function.
+# build_isa_modules: the ISA NE2000 driver (ne.ko), the port-I/O 8390 core it links
+# against (8390p.ko) and the harness's isa-irqpoll.ko. Debian's x86-64 kernel has no ISA
+# bus option, so it ships neither driver: both are built here, unmodified, from the
+# kernel's own source package against its own headers (unpacked into the cache, nothing
+# installed). Needs make and the compiler the kernel was built with (gcc-12 on Debian
+# 12). The guest loads them for `ne2k_isa`, which `vm-nic remote` serves behind a PCI
+# carrier function. Rebuilt when isa-irqpoll.c changes.
 build_isa_modules() {
     local kver work src hdr ver series key
     key="$(sha256sum "$here/isa-irqpoll.c" | cut -c1-16)"
