@@ -80,7 +80,8 @@ pub enum Violation {
         /// PCI command bit 10.
         disabled: bool,
     },
-    /// The PCI Interrupt Status bit disagrees with `cause & mask`.
+    /// The PCI Interrupt Status bit disagrees with `cause & mask` (the rule of
+    /// [`crate::fuzzing::CauseMask`]).
     CauseMask {
         /// Op index.
         op: usize,
@@ -88,6 +89,10 @@ pub enum Violation {
         cause: u32,
         /// The mask register.
         mask: u32,
+        /// Deadline of an armed e1000 interrupt-throttling (ITR) timer.
+        hold: Option<u64>,
+        /// The clock, in nanoseconds.
+        now: u64,
         /// PCI status bit 3.
         status: bool,
     },
@@ -171,11 +176,19 @@ impl fmt::Display for Violation {
                 op,
                 cause,
                 mask,
+                hold,
+                now,
                 status,
-            } => write!(
-                f,
-                "op {op}: PCI status.IS {status} but cause {cause:#x} & mask {mask:#x}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "op {op}: PCI status.IS {status} but cause {cause:#x} & mask {mask:#x}"
+                )?;
+                match hold {
+                    Some(d) => write!(f, ", ITR hold until {d} ns, clock {now} ns"),
+                    None => Ok(()),
+                }
+            }
             Violation::IrqRepeat { op } => {
                 write!(f, "op {op}: interrupt line driven twice to the same level")
             }
