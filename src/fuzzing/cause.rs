@@ -20,7 +20,8 @@ pub enum CauseMask {
     /// - e1000: `ICR & IMS & 0x1ffff != 0` (cause bits 16:0; ICR is clear-on-read), except
     ///   that a rising edge may be held back by interrupt throttling: while the state's
     ///   ITR timer is armed with a deadline after the clock and at most the longest
-    ///   throttle interval (0xffff × 256 ns) ahead, Interrupt Status must be clear.
+    ///   throttle interval (0xffff × 256 ns) after the last assertion, Interrupt Status
+    ///   must be clear (see [`ThrottleHold`]).
     ///   The delay timers (RDTR, RADV, TIDV, TADV) delay setting ICR bits, not the
     ///   line, so they need no exception.
     /// - NE2000: `ISR & IMR & 0x7f != 0` (DP8390: ISR bit 7, RST, is status only and
@@ -44,6 +45,28 @@ pub struct CauseMaskRegs {
     pub width: u8,
 }
 
+/// An armed e1000 interrupt-throttling (ITR) timer: a rising edge held back until
+/// `deadline` because the line was last asserted at `last_assert`, less than the ITR
+/// interval ago.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleHold {
+    /// When the held-back assertion is due, in clock nanoseconds.
+    pub deadline: u64,
+    /// When the line was last asserted, if the state says.
+    pub last_assert: Option<u64>,
+}
+
+impl ThrottleHold {
+    /// True when the hold is one throttling allows at `now`: the last assertion is
+    /// past, the deadline is not, and the two are at most the longest ITR interval
+    /// apart.
+    fn holds_at(&self, now: u64) -> bool {
+        self.last_assert.is_some_and(|last| {
+            last <= now && now < self.deadline && self.deadline - last <= E1000_ITR_MAX_NS
+        })
+    }
+}
+
 /// e1000 interrupt causes: ICR/IMS bits 16:0 (8254x SDM, ICR); the rest are reserved or,
 /// for ICR bit 31 (INT_ASSERTED), computed on read.
 const E1000_CAUSES: u32 = 0x1_ffff;
@@ -61,8 +84,8 @@ pub(crate) struct Sample {
     pub mask: u32,
     /// The cause bits that can raise an interrupt.
     sources: u32,
-    /// Deadline of an armed e1000 ITR timer.
-    pub hold: Option<u64>,
+    /// An armed e1000 ITR timer.
+    pub hold: Option<ThrottleHold>,
 }
 
 impl CauseMask {
@@ -97,7 +120,10 @@ impl Sample {
                     cause: word(e1000_regs::ICR),
                     mask: word(e1000_regs::IMS),
                     sources: E1000_CAUSES,
-                    hold: s.irq_timers[0],
+                    hold: s.irq_timers[0].map(|deadline| ThrottleHold {
+                        deadline,
+                        last_assert: s.last_assert,
+                    }),
                 }
             }
             NicState::Ne2000(s) => Sample {
@@ -117,9 +143,7 @@ impl Sample {
 
     /// The PCI Interrupt Status the device must show with the clock at `now`.
     pub fn status_at(&self, now: u64) -> bool {
-        let held = self
-            .hold
-            .is_some_and(|d| d > now && d - now <= E1000_ITR_MAX_NS);
+        let held = self.hold.is_some_and(|h| h.holds_at(now));
         self.cause & self.mask & self.sources != 0 && !held
     }
 }
@@ -128,7 +152,7 @@ impl Sample {
 mod tests {
     use super::*;
 
-    fn sample(cause: u32, mask: u32, sources: u32, hold: Option<u64>) -> Sample {
+    fn sample(cause: u32, mask: u32, sources: u32, hold: Option<ThrottleHold>) -> Sample {
         Sample {
             cause,
             mask,
@@ -152,15 +176,24 @@ mod tests {
     }
 
     #[test]
-    fn a_throttle_hold_counts_only_inside_the_longest_interval() {
-        let s = |hold| sample(0x80, 0x80, E1000_CAUSES, hold);
-        assert!(!s(Some(1_001)).status_at(1_000));
-        assert!(!s(Some(1_000 + E1000_ITR_MAX_NS)).status_at(1_000));
-        assert!(
-            s(Some(1_001 + E1000_ITR_MAX_NS)).status_at(1_000),
-            "too long"
-        );
-        assert!(s(Some(1_000)).status_at(1_000), "due: must have fired");
-        assert!(!sample(0, 0x80, E1000_CAUSES, Some(1_001)).status_at(1_000));
+    fn a_throttle_hold_counts_only_within_the_longest_interval_of_the_last_assertion() {
+        let s = |last_assert, deadline| {
+            let hold = ThrottleHold {
+                deadline,
+                last_assert,
+            };
+            sample(0x80, 0x80, E1000_CAUSES, Some(hold)).status_at(1_000)
+        };
+        assert!(!s(Some(0), 1_001));
+        assert!(!s(Some(1_000), 1_000 + E1000_ITR_MAX_NS));
+        assert!(s(Some(0), 1 + E1000_ITR_MAX_NS), "longer than ITR allows");
+        assert!(s(None, 1_001), "no assertion to throttle after");
+        assert!(s(Some(1_001), 2_000), "an assertion in the future");
+        assert!(s(Some(0), 1_000), "due: must have fired");
+        let hold = ThrottleHold {
+            deadline: 1_001,
+            last_assert: Some(0),
+        };
+        assert!(!sample(0, 0x80, E1000_CAUSES, Some(hold)).status_at(1_000));
     }
 }

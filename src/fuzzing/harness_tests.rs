@@ -581,9 +581,10 @@ fn an_e1000_throttle_hold_is_accepted_until_its_deadline() {
     assert!(h.irq().level(), "released at the deadline");
 }
 
-/// The e1000 put (through `restore_state`) into a state with RXT0 pending and unmasked,
-/// the line low and the ITR timer at `hold` ns from now; then one op that changes nothing.
-fn e1000_with_line_low(hold: Option<u64>) -> Result<(), Violation> {
+/// The e1000 put (through `restore_state`) into a state with RXT0 pending and unmasked
+/// and the line low, with the line last asserted `ago` ns before now and the ITR timer
+/// armed `ahead` ns after now; then one op that changes nothing.
+fn e1000_with_line_low(ago: Option<u64>, ahead: Option<u64>) -> Result<(), Violation> {
     let mut h = driven(DeviceKind::E1000);
     h.run(&[read(E1000_ICR, Width::Dword)]).unwrap();
     let now = h.clock().now_ns();
@@ -594,7 +595,8 @@ fn e1000_with_line_low(hold: Option<u64>) -> Result<(), Violation> {
     s.regs[E1000_IMS as usize / 4] = E1000_RXT0;
     s.irq_level = false;
     s.pci_config[reg::STATUS as usize] &= !(status::INTERRUPT as u8);
-    s.irq_timers[0] = hold.map(|ns| now + ns);
+    s.last_assert = ago.map(|ns| now - ns);
+    s.irq_timers[0] = ahead.map(|ns| now + ns);
     h.device().restore_state(&NicState::E1000(s)).unwrap();
     h.step(&Op::ConfigRead {
         offset: 0,
@@ -604,7 +606,8 @@ fn e1000_with_line_low(hold: Option<u64>) -> Result<(), Violation> {
 
 #[test]
 fn an_e1000_line_low_with_a_cause_pending_is_caught_unless_throttled() {
-    let v = e1000_with_line_low(None).unwrap_err();
+    const ITR_MAX: u64 = 0xffff * 256;
+    let v = e1000_with_line_low(Some(1000), None).unwrap_err();
     assert!(
         matches!(
             v,
@@ -618,20 +621,22 @@ fn an_e1000_line_low_with_a_cause_pending_is_caught_unless_throttled() {
         ),
         "{v}"
     );
-    e1000_with_line_low(Some(1000)).unwrap();
-    e1000_with_line_low(Some(0xffff * 256)).unwrap();
-    let too_long = e1000_with_line_low(Some(0xffff * 256 + 1)).unwrap_err();
-    assert!(
-        matches!(
-            too_long,
-            Violation::CauseMask {
-                hold: Some(_),
-                status: false,
-                ..
-            }
-        ),
-        "{too_long}"
-    );
+    e1000_with_line_low(Some(0), Some(1000)).unwrap();
+    e1000_with_line_low(Some(1000), Some(ITR_MAX - 1000)).unwrap();
+    for (ago, ahead) in [(Some(1000), ITR_MAX - 999), (None, 1000)] {
+        let v = e1000_with_line_low(ago, Some(ahead)).unwrap_err();
+        assert!(
+            matches!(
+                v,
+                Violation::CauseMask {
+                    hold: Some(_),
+                    status: false,
+                    ..
+                }
+            ),
+            "{v}"
+        );
+    }
 }
 
 /// The toy, checked against the NE2000 state it reports (its cause and mask as ISR and

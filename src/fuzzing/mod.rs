@@ -59,7 +59,7 @@ pub mod setup;
 pub mod targets;
 pub mod wire;
 
-pub use cause::{CauseMask, CauseMaskRegs};
+pub use cause::{CauseMask, CauseMaskRegs, ThrottleHold};
 pub use guard::HARD_FRAMES_PER_OP;
 pub use harness::{run_ops, run_ops_with_setup, Harness, RunConfig};
 pub use input::{fuzz_device, FuzzInput, MAX_OPS};

@@ -4,6 +4,8 @@ use std::fmt;
 
 use vm_nic_devices::RxOutcome;
 
+use crate::fuzzing::cause::ThrottleHold;
+
 /// A frame the device handed to its backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxFrame {
@@ -89,8 +91,8 @@ pub enum Violation {
         cause: u32,
         /// The mask register.
         mask: u32,
-        /// Deadline of an armed e1000 interrupt-throttling (ITR) timer.
-        hold: Option<u64>,
+        /// An armed e1000 interrupt-throttling (ITR) timer.
+        hold: Option<ThrottleHold>,
         /// The clock, in nanoseconds.
         now: u64,
         /// PCI status bit 3.
@@ -185,7 +187,11 @@ impl fmt::Display for Violation {
                     "op {op}: PCI status.IS {status} but cause {cause:#x} & mask {mask:#x}"
                 )?;
                 match hold {
-                    Some(d) => write!(f, ", ITR hold until {d} ns, clock {now} ns"),
+                    Some(h) => write!(
+                        f,
+                        ", ITR hold until {} ns after an assertion at {:?} ns, clock {now} ns",
+                        h.deadline, h.last_assert
+                    ),
                     None => Ok(()),
                 }
             }
