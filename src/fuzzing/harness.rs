@@ -25,8 +25,8 @@ pub struct RunConfig {
     pub mac: MacAddr,
     /// Frames whose bytes the [`Outcome`] keeps (all are counted and checked).
     pub keep_frames: usize,
-    /// Read the side-effect-free cause and mask registers after each op to check the
-    /// interrupt request against them ([`crate::fuzzing::Limits::cause_mask`]).
+    /// Read the interrupt causes and mask after each op to check the interrupt request
+    /// against them ([`crate::fuzzing::Limits::cause_mask`]).
     pub check_cause_mask: bool,
 }
 
@@ -457,20 +457,21 @@ impl Harness {
                 disabled,
             },
         )?;
-        let Some(cm) = self.limits.cause_mask.filter(|_| self.cfg.check_cause_mask) else {
+        let Some(source) = self.limits.cause_mask.filter(|_| self.cfg.check_cause_mask) else {
             return Ok(());
         };
-        let Some(bar) = self.bars.get(cm.bar as usize).map(|b| b.index) else {
+        let Some(s) = source.sample(self.dev.as_mut(), &self.bars) else {
             return Ok(());
         };
-        let cause = self.dev.bar_read(bar, cm.cause, cm.width);
-        let mask = self.dev.bar_read(bar, cm.mask, cm.width);
+        let now = self.clock.now_ns();
         check(
-            status == (cause & mask != 0),
+            status == s.status_at(now),
             Violation::CauseMask {
                 op: i,
-                cause,
-                mask,
+                cause: s.cause,
+                mask: s.mask,
+                hold: s.hold,
+                now,
                 status,
             },
         )

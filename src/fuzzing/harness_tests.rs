@@ -3,10 +3,14 @@
 
 use super::*;
 use crate::fuzzing::op::{RxDest, Width};
+use crate::fuzzing::{CauseMask, CauseMaskRegs};
 use vm_memory::{Bytes, GuestAddress};
 use vm_nic_backends::NetBackend;
 use vm_nic_devices::irq::Intx;
+use vm_nic_devices::ne2000::registers::Isr;
+use vm_nic_devices::ne2000::Ne2000State;
 use vm_nic_devices::pci::{BarSpec, PciConfig, PciIds};
+use vm_nic_devices::NicState;
 
 const ISR: u32 = 0x00;
 const IMR: u32 = 0x04;
@@ -33,6 +37,8 @@ struct Toy {
     mem: FuzzMemory,
     regs: [u32; 6],
     work: u64,
+    /// Reports ISR and IMR as an NE2000's saved state.
+    as_ne2000: bool,
 }
 
 impl Toy {
@@ -54,6 +60,7 @@ impl Toy {
             mem: cfg.memory,
             regs: [0; 6],
             work: 0,
+            as_ne2000: false,
         }
     }
 
@@ -183,21 +190,34 @@ impl vm_nic_devices::NicDevice<FuzzMemory> for Toy {
     fn work_done(&self) -> u64 {
         self.work
     }
+    fn save_state(&self) -> Option<NicState> {
+        self.as_ne2000.then(|| {
+            NicState::Ne2000(Ne2000State {
+                isr: Isr::from_bits_retain(self.regs[0] as u8),
+                imr: Isr::from_bits_retain(self.regs[1] as u8),
+                ..Ne2000State::default()
+            })
+        })
+    }
 }
 
-fn toy() -> Harness {
-    let limits = Limits {
+fn toy_limits() -> Limits {
+    Limits {
         max_tx_frame: 4096 + 4,
         work_per_op: 1000,
         work_per_rx_frame: 1100,
         dma: true,
-        cause_mask: Some(crate::fuzzing::CauseMask {
+        cause_mask: Some(CauseMask::Registers(CauseMaskRegs {
             bar: 0,
             cause: ISR as u64,
             mask: IMR as u64,
             width: 4,
-        }),
-    };
+        })),
+    }
+}
+
+fn toy() -> Harness {
+    let limits = toy_limits();
     let mut h = Harness::with_device(DeviceKind::E1000, limits, RunConfig::default(), |nic| {
         Ok(Box::new(Toy::new(nic)))
     })
@@ -453,4 +473,209 @@ fn models_not_in_the_build_are_reported_not_faked() {
             Err(e) => assert!(matches!(e, ModelError::NotSupported(_)), "{kind}: {e}"),
         }
     }
+}
+
+fn write(offset: u32, width: Width, value: u32) -> Op {
+    Op::BarWrite {
+        bar: 0,
+        offset,
+        width,
+        value,
+    }
+}
+
+fn read(offset: u32, width: Width) -> Op {
+    Op::BarRead {
+        bar: 0,
+        offset,
+        width,
+    }
+}
+
+/// A real model after the driver prologue.
+fn driven(kind: DeviceKind) -> Harness {
+    let mut h = Harness::new(kind).unwrap();
+    let prologue = h.setup_ops(Setup::Driver);
+    h.run(&prologue).unwrap();
+    h
+}
+
+use vm_nic_devices::e1000::regs::icr::RXT0 as E1000_RXT0;
+use vm_nic_devices::e1000::regs::{
+    ICR as E1000_ICR, ICS as E1000_ICS, IMC as E1000_IMC, IMS as E1000_IMS, ITR as E1000_ITR,
+};
+
+#[test]
+fn the_saved_state_oracle_passes_the_real_e1000s_and_ne2k_pci() {
+    for kind in [
+        DeviceKind::E1000,
+        DeviceKind::E1000_82544GC,
+        DeviceKind::E1000_82545EM,
+    ] {
+        assert_eq!(kind.limits().cause_mask, Some(CauseMask::SavedState));
+        let mut h = driven(kind);
+        let d = Width::Dword;
+        h.run(&[
+            read(E1000_ICR, d), // clears LSC from auto-negotiation
+            rx(100),            // RXT0
+            write(E1000_IMC, d, E1000_RXT0),
+            write(E1000_IMS, d, E1000_RXT0),
+            read(E1000_ICR, d),
+            write(0x2820, d, 100), // RDTR: 102.4 us delay
+            write(0x282c, d, 200), // RADV
+            rx(100),
+            Op::AdvanceClock { ns: 50_000 },
+            Op::AdvanceClock { ns: 60_000 }, // RDTR expires: RXT0
+            write(E1000_ICR, d, E1000_RXT0),
+            write(E1000_ICS, d, 1 << 2),
+            Op::Reset,
+        ])
+        .unwrap_or_else(|v| panic!("{kind}: {v}"));
+        let rises = h.outcome().intx.iter().filter(|e| e.level).count();
+        assert!(rises >= 4, "{kind}: {rises} rising edges");
+    }
+    let mut h = driven(DeviceKind::Ne2kPci);
+    let b = Width::Byte;
+    h.run(&[
+        write(0x0f, b, 0xff), // IMR: every source, and the reserved bit 7
+        rx(100),              // PRX
+        read(0x07, b),
+        write(0x07, b, 0x7f), // ISR: clear every source
+        write(0x00, b, 0x21), // CR: STP sets ISR.RST, which raises nothing
+        write(0x07, b, 0xff),
+    ])
+    .unwrap();
+    let levels: Vec<bool> = h.outcome().intx.iter().map(|e| e.level).collect();
+    assert!(levels.ends_with(&[true, false]), "{levels:?}");
+    let Some(NicState::Ne2000(s)) = h.device().save_state() else {
+        panic!("no NE2000 state");
+    };
+    assert_eq!(s.isr.bits() & 0x80, 0x80, "RST set, line low");
+}
+
+#[test]
+fn an_e1000_throttle_hold_is_accepted_until_its_deadline() {
+    let mut h = driven(DeviceKind::E1000);
+    let d = Width::Dword;
+    h.run(&[
+        read(E1000_ICR, d),
+        write(E1000_ITR, d, 1000), // 256 us between assertions
+        write(E1000_ICS, d, E1000_RXT0),
+        read(E1000_ICR, d),
+        write(E1000_ICS, d, E1000_RXT0), // inside the interval: held back
+    ])
+    .unwrap();
+    let Some(NicState::E1000(s)) = h.device().save_state() else {
+        panic!("no e1000 state");
+    };
+    let now = h.clock().now_ns();
+    assert_eq!(
+        s.irq_timers[0],
+        Some(now + 256_000),
+        "the hold the oracle accepted"
+    );
+    assert!(!h.irq().level());
+    h.run(&[Op::AdvanceClock { ns: 255_999 }]).unwrap();
+    assert!(!h.irq().level());
+    h.run(&[Op::AdvanceClock { ns: 1 }]).unwrap();
+    assert!(h.irq().level(), "released at the deadline");
+}
+
+/// The e1000 put (through `restore_state`) into a state with RXT0 pending and unmasked
+/// and the line low, with the line last asserted `ago` ns before now and the ITR timer
+/// armed `ahead` ns after now; then one op that changes nothing.
+fn e1000_with_line_low(ago: Option<u64>, ahead: Option<u64>) -> Result<(), Violation> {
+    let mut h = driven(DeviceKind::E1000);
+    h.run(&[read(E1000_ICR, Width::Dword)]).unwrap();
+    let now = h.clock().now_ns();
+    let Some(NicState::E1000(mut s)) = h.device().save_state() else {
+        panic!("no e1000 state");
+    };
+    s.regs[E1000_ICR as usize / 4] = E1000_RXT0;
+    s.regs[E1000_IMS as usize / 4] = E1000_RXT0;
+    s.irq_level = false;
+    s.pci_config[reg::STATUS as usize] &= !(status::INTERRUPT as u8);
+    s.last_assert = ago.map(|ns| now - ns);
+    s.irq_timers[0] = ahead.map(|ns| now + ns);
+    h.device().restore_state(&NicState::E1000(s)).unwrap();
+    h.step(&Op::ConfigRead {
+        offset: 0,
+        width: Width::Word,
+    })
+}
+
+#[test]
+fn an_e1000_line_low_with_a_cause_pending_is_caught_unless_throttled() {
+    const ITR_MAX: u64 = 0xffff * 256;
+    let v = e1000_with_line_low(Some(1000), None).unwrap_err();
+    assert!(
+        matches!(
+            v,
+            Violation::CauseMask {
+                cause: E1000_RXT0,
+                mask: E1000_RXT0,
+                hold: None,
+                status: false,
+                ..
+            }
+        ),
+        "{v}"
+    );
+    e1000_with_line_low(Some(0), Some(1000)).unwrap();
+    e1000_with_line_low(Some(1000), Some(ITR_MAX - 1000)).unwrap();
+    for (ago, ahead) in [(Some(1000), ITR_MAX - 999), (None, 1000)] {
+        let v = e1000_with_line_low(ago, Some(ahead)).unwrap_err();
+        assert!(
+            matches!(
+                v,
+                Violation::CauseMask {
+                    hold: Some(_),
+                    status: false,
+                    ..
+                }
+            ),
+            "{v}"
+        );
+    }
+}
+
+/// The toy, checked against the NE2000 state it reports (its cause and mask as ISR and
+/// IMR), with BUGS set to `bug`.
+fn toy_as_ne2000(bug: u32) -> Harness {
+    let limits = Limits {
+        cause_mask: Some(CauseMask::SavedState),
+        ..toy_limits()
+    };
+    let mut h = Harness::with_device(DeviceKind::Ne2kPci, limits, RunConfig::default(), |nic| {
+        let mut toy = Toy::new(nic);
+        toy.as_ne2000 = true;
+        Ok(Box::new(toy))
+    })
+    .unwrap();
+    let prologue = h.setup_ops(Setup::PciOnly);
+    h.run(&prologue).unwrap();
+    h.run(&[w(BUGS, bug)]).unwrap();
+    h
+}
+
+#[test]
+fn an_ne2000_status_bit_out_of_step_with_isr_and_imr_is_caught() {
+    let mut h = toy_as_ne2000(0);
+    h.run(&[w(IMR, 1), w(RX_ADDR, 0x6000), rx(80), w(ISR, 1)])
+        .unwrap();
+    let mut h = toy_as_ne2000(BUG_STALE_STATUS);
+    let v = h.run(&[w(IMR, 1), w(RX_ADDR, 0x6000), rx(80)]).unwrap_err();
+    assert!(
+        matches!(
+            v,
+            Violation::CauseMask {
+                cause: 1,
+                mask: 1,
+                hold: None,
+                status: false,
+                ..
+            }
+        ),
+        "{v}"
+    );
 }

@@ -18,8 +18,9 @@
 //!   offered (unbounded ring walks, CVE-2015-6815 / CVE-2016-8910 / CVE-2016-1981 class);
 //!   a transmit loop that never ends is stopped after [`HARD_FRAMES_PER_OP`] frames;
 //! - **INTx**: the line equals PCI status Interrupt Status AND NOT command Interrupt
-//!   Disable; where the model has side-effect-free cause and mask registers
-//!   ([`Limits::cause_mask`]), Interrupt Status equals `cause & mask != 0`; the line is
+//!   Disable; Interrupt Status equals `cause & mask != 0`, with the causes and mask read
+//!   from side-effect-free registers (RTL8139) or the saved state (e1000 with its
+//!   throttle hold, NE2000), see [`CauseMask`] and [`Limits::cause_mask`]; the line is
 //!   never driven twice to the same level;
 //! - **frame length**: no frame longer than [`Limits::max_tx_frame`] reaches the backend;
 //! - **posted frames only**: frames leave only during a BAR write (the guest's doorbell);
@@ -44,6 +45,7 @@
 //! ```
 //! See `docs/fuzzing.md` for cargo-fuzz usage and measured throughput.
 
+pub mod cause;
 mod guard;
 pub mod harness;
 pub mod hub;
@@ -57,10 +59,11 @@ pub mod setup;
 pub mod targets;
 pub mod wire;
 
+pub use cause::{CauseMask, CauseMaskRegs, ThrottleHold};
 pub use guard::HARD_FRAMES_PER_OP;
 pub use harness::{run_ops, run_ops_with_setup, Harness, RunConfig};
 pub use input::{fuzz_device, FuzzInput, MAX_OPS};
-pub use kind::{CauseMask, DescriptorLayout, DeviceKind, Limits};
+pub use kind::{DescriptorLayout, DeviceKind, Limits};
 pub use op::{Descriptor, GuestAddr, Op, RingSel, RxDest, Width};
 pub use outcome::{DmaWrite, IntxEdge, Outcome, Read, RxEvent, TxFrame, Violation};
 pub use ram::{FuzzMemory, Ram};

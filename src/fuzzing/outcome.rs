@@ -4,6 +4,8 @@ use std::fmt;
 
 use vm_nic_devices::RxOutcome;
 
+use crate::fuzzing::cause::ThrottleHold;
+
 /// A frame the device handed to its backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxFrame {
@@ -80,7 +82,8 @@ pub enum Violation {
         /// PCI command bit 10.
         disabled: bool,
     },
-    /// The PCI Interrupt Status bit disagrees with `cause & mask`.
+    /// The PCI Interrupt Status bit disagrees with `cause & mask` (the rule of
+    /// [`crate::fuzzing::CauseMask`]).
     CauseMask {
         /// Op index.
         op: usize,
@@ -88,6 +91,10 @@ pub enum Violation {
         cause: u32,
         /// The mask register.
         mask: u32,
+        /// An armed e1000 interrupt-throttling (ITR) timer.
+        hold: Option<ThrottleHold>,
+        /// The clock, in nanoseconds.
+        now: u64,
         /// PCI status bit 3.
         status: bool,
     },
@@ -171,11 +178,23 @@ impl fmt::Display for Violation {
                 op,
                 cause,
                 mask,
+                hold,
+                now,
                 status,
-            } => write!(
-                f,
-                "op {op}: PCI status.IS {status} but cause {cause:#x} & mask {mask:#x}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "op {op}: PCI status.IS {status} but cause {cause:#x} & mask {mask:#x}"
+                )?;
+                match hold {
+                    Some(h) => write!(
+                        f,
+                        ", ITR hold until {} ns after an assertion at {:?} ns, clock {now} ns",
+                        h.deadline, h.last_assert
+                    ),
+                    None => Ok(()),
+                }
+            }
             Violation::IrqRepeat { op } => {
                 write!(f, "op {op}: interrupt line driven twice to the same level")
             }
