@@ -6,7 +6,8 @@
 //! through QEMU's PCI proxy, so it has the pace and the settings of the PCI NE2000
 //! (tests/guest_usernet_ne2k_pci.rs): a 2 MiB upload, the guest's TCP receive buffer
 //! capped at 32 KiB, no guest-side limit on the transfers and 45 minutes of host time for
-//! the boot (measured here: about 90 KB/s, twelve to fourteen minutes for the boot).
+//! the boot (measured here: 793-825 s for the boot, about 90 KB/s; one run took 1,415 s,
+//! its upload stalled for about ten minutes, see docs/performance.md).
 
 mod guest_support;
 mod guest_usernet_support;
