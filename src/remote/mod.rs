@@ -48,7 +48,7 @@ Serves one vm-nic NIC to QEMU's multi-process PCI proxy:
   --socket PATH  listen on Unix socket PATH and serve the first connection
   -device ...    the NIC, in QEMU's syntax (e1000, e1000-82544gc, e1000-82545em,
                  rtl8139, ne2k_pci; ne2k_isa behind a PCI carrier function,
-                 see docs/integrating.md)
+                 see docs/devices/ne2000.md)
   -netdev ...    its network backend, in QEMU's syntax (e.g. user,id=n0)
 ";
 
